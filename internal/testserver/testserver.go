@@ -1,0 +1,96 @@
+// Package testserver starts a real tusimg server in-process for tests: bound
+// to 127.0.0.1 on a random port, data in a temporary directory. It also says
+// how a test treats a missing external component (skip locally, fail in CI).
+package testserver
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/tusimg/tusimg/pkg/config"
+	"github.com/tusimg/tusimg/pkg/server"
+)
+
+// TS is a running server.
+type TS struct {
+	URL    string // http://127.0.0.1:port
+	Data   string // data directory
+	Server *server.Server
+	stop   context.CancelFunc
+	done   chan error
+}
+
+// Start runs a server with default config changed by mutate (may be nil) and
+// stops it when the test ends.
+func Start(t testing.TB, mutate func(*config.Config)) *TS {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Data = t.TempDir()
+	cfg.ShutdownGrace = 5 * time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	var w io.Writer = io.Discard
+	if os.Getenv("TUSIMG_TEST_LOG") != "" {
+		w = os.Stderr
+	}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &TS{Data: cfg.Data, Server: srv, stop: cancel, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() { ts.done <- srv.Run(ctx, func(addr, _ string) { ready <- addr }) }()
+	select {
+	case addr := <-ready:
+		ts.URL = "http://" + addr
+	case err := <-ts.done:
+		cancel()
+		t.Fatalf("server.Run: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("server did not start within 30s")
+	}
+	t.Cleanup(func() { ts.Stop(t) })
+	return ts
+}
+
+// Stop shuts the server down and waits for it (idempotent).
+func (ts *TS) Stop(t testing.TB) {
+	if ts.stop == nil {
+		return
+	}
+	ts.stop()
+	ts.stop = nil
+	select {
+	case err := <-ts.done:
+		if err != nil {
+			t.Errorf("server.Run returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("server did not stop within 30s")
+	}
+}
+
+// InCI reports whether tests run in CI (CI=true), where every external
+// component is required.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Need skips the test when a component is missing on a developer machine,
+// and fails it in CI, with a message saying how to install it.
+func Need(t testing.TB, ok bool, what, install string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if InCI() {
+		t.Fatalf("%s is required in CI but missing (install: %s)", what, install)
+	}
+	t.Skipf("%s missing; skipping (install: %s)", what, install)
+}

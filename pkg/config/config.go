@@ -1,0 +1,188 @@
+// Package config owns tusimg's configuration: one Config struct with safe
+// defaults, its binding to command-line flags and TUSIMG_* environment
+// variables, and Validate, which reports every problem at once.
+//
+// It does not open files, listen or start anything; pkg/server does.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/tusimg/tusimg/pkg/imagecheck"
+)
+
+// Config is the whole server configuration. The zero value is not valid; start
+// from Default.
+type Config struct {
+	Listen        string // HTTP listen address
+	MetricsListen string // separate listen address for /metrics; empty: same listener
+	Data          string // data directory (uploads/, images/, tmp/)
+	BaseURL       string // public base URL, e.g. https://img.example.com; empty: from the request
+	TrustProxy    bool   // honour X-Forwarded-* / Forwarded headers
+
+	MaxSize           ByteSize // largest accepted image
+	MaxWidth          int
+	MaxHeight         int
+	MaxPixels         int64
+	MaxFrames         int
+	AllowedTypes      string // comma-separated MIME types
+	FullDecode        bool
+	DecodeConcurrency int
+	MaxMetadataSize   ByteSize // Upload-Metadata header size limit
+	MaxMetadataKeys   int
+
+	UploadTTL       time.Duration // incomplete uploads expire after this long without progress
+	JanitorInterval time.Duration
+
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	NetworkTimeout    time.Duration // per-read/write progress timeout for upload bodies
+	ShutdownGrace     time.Duration
+	MaxHeaderBytes    ByteSize
+	LockTimeout       time.Duration
+
+	CORSOrigins string // regular expression of allowed browser origins
+	IETFDraft   bool   // accept the IETF resumable upload draft next to tus 1.0
+
+	LogLevel  string // debug, info, warn, error
+	LogFormat string // text or json
+}
+
+// Default returns the zero-config defaults: listen on :8080, data under
+// ./data, and the limits of DESIGN section 4.
+func Default() Config {
+	p := imagecheck.DefaultPolicy()
+	return Config{
+		Listen:            ":8080",
+		Data:              "./data",
+		MaxSize:           ByteSize(p.MaxSize),
+		MaxWidth:          p.MaxWidth,
+		MaxHeight:         p.MaxHeight,
+		MaxPixels:         p.MaxPixels,
+		MaxFrames:         p.MaxFrames,
+		AllowedTypes:      strings.Join(p.AllowedTypes, ","),
+		FullDecode:        p.FullDecode,
+		DecodeConcurrency: p.MaxConcurrentDecodes,
+		MaxMetadataSize:   4 << 10,
+		MaxMetadataKeys:   32,
+		UploadTTL:         24 * time.Hour,
+		JanitorInterval:   time.Minute,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		NetworkTimeout:    60 * time.Second,
+		ShutdownGrace:     30 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		LockTimeout:       5 * time.Second,
+		CORSOrigins:       ".*",
+		LogLevel:          "info",
+		LogFormat:         "text",
+	}
+}
+
+// Policy returns the image check policy the config describes.
+func (c Config) Policy() imagecheck.Policy {
+	p := imagecheck.DefaultPolicy()
+	p.MaxSize = int64(c.MaxSize)
+	p.MaxWidth, p.MaxHeight, p.MaxPixels = c.MaxWidth, c.MaxHeight, c.MaxPixels
+	p.MaxFrames = c.MaxFrames
+	p.MaxTotalPixels = 4 * c.MaxPixels
+	p.AllowedTypes = splitList(c.AllowedTypes)
+	p.FullDecode = c.FullDecode
+	p.MaxConcurrentDecodes = c.DecodeConcurrency
+	return p
+}
+
+// CORSRegexp compiles CORSOrigins, anchored so a partial match is not enough.
+func (c Config) CORSRegexp() (*regexp.Regexp, error) {
+	return regexp.Compile("^(?:" + c.CORSOrigins + ")$")
+}
+
+// Validate reports every problem of c at once, each naming its flag and
+// environment variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s (%s): %s", flag, envName(flag), fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "invalid address %q, want host:port such as :8080", c.Listen)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics-listen", "invalid address %q, want host:port such as 127.0.0.1:9090", c.MetricsListen)
+		}
+	}
+	if strings.TrimSpace(c.Data) == "" {
+		bad("data", "must not be empty")
+	}
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		bad("base-url", "must start with http:// or https://, got %q", c.BaseURL)
+	}
+	positive := []struct {
+		flag string
+		v    int64
+	}{
+		{"max-size", int64(c.MaxSize)}, {"max-width", int64(c.MaxWidth)}, {"max-height", int64(c.MaxHeight)},
+		{"max-pixels", c.MaxPixels}, {"max-frames", int64(c.MaxFrames)}, {"decode-concurrency", int64(c.DecodeConcurrency)},
+		{"max-metadata-size", int64(c.MaxMetadataSize)}, {"max-metadata-keys", int64(c.MaxMetadataKeys)},
+		{"max-header-bytes", int64(c.MaxHeaderBytes)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			bad(p.flag, "must be positive, got %d", p.v)
+		}
+	}
+	durations := []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"upload-ttl", c.UploadTTL}, {"janitor-interval", c.JanitorInterval}, {"read-header-timeout", c.ReadHeaderTimeout},
+		{"idle-timeout", c.IdleTimeout}, {"network-timeout", c.NetworkTimeout}, {"lock-timeout", c.LockTimeout},
+	}
+	for _, d := range durations {
+		if d.v <= 0 {
+			bad(d.flag, "must be a positive duration such as 30s or 24h, got %s", d.v)
+		}
+	}
+	if c.ShutdownGrace < 0 {
+		bad("shutdown-grace", "must not be negative, got %s", c.ShutdownGrace)
+	}
+	types := splitList(c.AllowedTypes)
+	if len(types) == 0 {
+		bad("allowed-types", "must name at least one of image/jpeg, image/png, image/gif, image/webp")
+	}
+	for _, t := range types {
+		if imagecheck.ExtForType(t) == "" {
+			bad("allowed-types", "%q is not a supported image type (use image/jpeg, image/png, image/gif, image/webp)", t)
+		}
+	}
+	if _, err := c.CORSRegexp(); err != nil {
+		bad("cors-origins", "invalid regular expression %q: %v", c.CORSOrigins, err)
+	}
+	if c.LogLevel != "debug" && c.LogLevel != "info" && c.LogLevel != "warn" && c.LogLevel != "error" {
+		bad("log-level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log-format", "must be text or json, got %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func envName(flag string) string {
+	return "TUSIMG_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// option binds one Config field to a flag and its TUSIMG_* environment twin.
+type option struct {
+	name  string
+	usage string
+	value flag.Value
+}
+
+// options lists every configurable field of c, in help order.
+func (c *Config) options() []option {
+	return []option{
+		{"listen", "HTTP listen address", (*stringValue)(&c.Listen)},
+		{"metrics-listen", "separate listen address for /metrics (empty: served on --listen)", (*stringValue)(&c.MetricsListen)},
+		{"data", "data directory: uploads/, images/, tmp/ (created 0750)", (*stringValue)(&c.Data)},
+		{"base-url", "public base URL used in absolute links, e.g. https://img.example.com (empty: from the request)", (*stringValue)(&c.BaseURL)},
+		{"trust-proxy", "honour X-Forwarded-Host/Proto and Forwarded headers from a reverse proxy", (*boolValue)(&c.TrustProxy)},
+		{"max-size", "largest accepted image (e.g. 50MiB, 2GiB)", &c.MaxSize},
+		{"max-width", "largest accepted image width in pixels", (*intValue)(&c.MaxWidth)},
+		{"max-height", "largest accepted image height in pixels", (*intValue)(&c.MaxHeight)},
+		{"max-pixels", "largest accepted width x height", (*int64Value)(&c.MaxPixels)},
+		{"max-frames", "most frames in an animated image", (*intValue)(&c.MaxFrames)},
+		{"allowed-types", "comma-separated allowed image types (of image/jpeg, image/png, image/gif, image/webp)", (*stringValue)(&c.AllowedTypes)},
+		{"full-decode", "fully decode every image before accepting it (catches truncated bodies)", (*boolValue)(&c.FullDecode)},
+		{"decode-concurrency", "most full decodes at once", (*intValue)(&c.DecodeConcurrency)},
+		{"max-metadata-size", "largest Upload-Metadata header", &c.MaxMetadataSize},
+		{"max-metadata-keys", "most Upload-Metadata keys", (*intValue)(&c.MaxMetadataKeys)},
+		{"upload-ttl", "incomplete uploads expire after this long without progress", (*durationValue)(&c.UploadTTL)},
+		{"janitor-interval", "how often expired uploads are removed", (*durationValue)(&c.JanitorInterval)},
+		{"read-header-timeout", "time allowed to read request headers", (*durationValue)(&c.ReadHeaderTimeout)},
+		{"idle-timeout", "keep-alive idle timeout", (*durationValue)(&c.IdleTimeout)},
+		{"network-timeout", "an upload body read or response write that makes no progress for this long is cut", (*durationValue)(&c.NetworkTimeout)},
+		{"shutdown-grace", "on SIGTERM/SIGINT, time in-flight requests get to finish", (*durationValue)(&c.ShutdownGrace)},
+		{"max-header-bytes", "largest request header block", &c.MaxHeaderBytes},
+		{"lock-timeout", "how long a request waits for an upload held by another request", (*durationValue)(&c.LockTimeout)},
+		{"cors-origins", "regular expression of browser origins allowed to upload (anchored)", (*stringValue)(&c.CORSOrigins)},
+		{"ietf-draft", "also accept the IETF resumable upload draft protocol", (*boolValue)(&c.IETFDraft)},
+		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
+		{"log-format", "text or json", (*stringValue)(&c.LogFormat)},
+	}
+}
+
+// Load builds a Config from defaults, then TUSIMG_* environment variables
+// (read through getenv), then the command-line args, which win. Help output
+// and usage errors go to out. A request for help returns flag.ErrHelp.
+func Load(name string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	opts := c.options()
+	for _, o := range opts {
+		def := o.value.String()
+		if v := getenv(envName(o.name)); v != "" {
+			if err := o.value.Set(v); err != nil {
+				return c, fmt.Errorf("%s=%q: %v", envName(o.name), v, err)
+			}
+		}
+		fs.Var(o.value, o.name, fmt.Sprintf("%s (default %q, env %s)", o.usage, def, envName(o.name)))
+	}
+	fs.Usage = func() { printUsage(out, name, opts, Default()) }
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp { // fs.Parse already printed the usage
+			return c, err
+		}
+		return c, fmt.Errorf("%v (see %s --help)", err, name)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (see %s --help)", fs.Arg(0), name)
+	}
+	return c, nil
+}
+
+func printUsage(out io.Writer, name string, opts []option, def Config) {
+	fmt.Fprintf(out, "Usage: %s [options]\n\nEvery option can also be set by its environment variable; flags win.\n\n", name)
+	defaults := map[string]string{}
+	for _, o := range def.options() {
+		defaults[o.name] = o.value.String()
+	}
+	for _, o := range opts {
+		fmt.Fprintf(out, "  --%s\n      %s\n      default %q, env %s\n", o.name, o.usage, defaults[o.name], envName(o.name))
+	}
+}
+
+type stringValue string
+
+func (v *stringValue) String() string     { return string(*v) }
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+
+type boolValue bool
+
+func (v *boolValue) String() string { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("invalid boolean %q (use true or false)", s)
+	}
+	*v = boolValue(b)
+	return nil
+}
+
+// IsBoolFlag lets "--trust-proxy" stand for "--trust-proxy=true".
+func (v *boolValue) IsBoolFlag() bool { return true }
+
+type intValue int
+
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("invalid integer %q", s)
+	}
+	*v = intValue(n)
+	return nil
+}
+
+type int64Value int64
+
+func (v *int64Value) String() string { return strconv.FormatInt(int64(*v), 10) }
+func (v *int64Value) Set(s string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return fmt.Errorf("invalid integer %q", s)
+	}
+	*v = int64Value(n)
+	return nil
+}
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. 30s, 5m, 24h)", s)
+	}
+	*v = durationValue(d)
+	return nil
+}

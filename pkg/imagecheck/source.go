@@ -1,0 +1,89 @@
+package imagecheck
+
+import (
+	"encoding/binary"
+	"io"
+)
+
+// windowSize is the size of the read-ahead window of a source. Structure
+// walkers read small headers, so one window serves many of them.
+const windowSize = 32 << 10
+
+// source reads a complete upload of known size through an io.ReaderAt with a
+// read-ahead window, so walking thousands of small chunks costs few ReadAt
+// calls and skipping a large chunk costs none. Reading past size yields
+// errTruncated; a failing or short ReaderAt yields a *readError.
+type source struct {
+	r    io.ReaderAt
+	size int64
+	buf  []byte // window contents
+	off  int64  // offset of buf[0]
+}
+
+func newSource(r io.ReaderAt, size int64) *source {
+	return &source{r: r, size: size}
+}
+
+// at returns the n bytes (n <= windowSize) at off. The slice is valid until
+// the next call.
+func (s *source) at(off int64, n int) ([]byte, error) {
+	if off < 0 || n < 0 || n > windowSize || off > s.size || int64(n) > s.size-off {
+		return nil, errTruncated
+	}
+	if off < s.off || off+int64(n) > s.off+int64(len(s.buf)) {
+		if err := s.fill(off); err != nil {
+			return nil, err
+		}
+	}
+	i := off - s.off
+	return s.buf[i : i+int64(n)], nil
+}
+
+// from returns the window's bytes from off on: at least one byte, unless off
+// is at or past the end, which is errTruncated.
+func (s *source) from(off int64) ([]byte, error) {
+	if off < 0 || off >= s.size {
+		return nil, errTruncated
+	}
+	if off < s.off || off >= s.off+int64(len(s.buf)) {
+		if err := s.fill(off); err != nil {
+			return nil, err
+		}
+	}
+	return s.buf[off-s.off:], nil
+}
+
+// fill loads the window starting at off.
+func (s *source) fill(off int64) error {
+	n := int(min(int64(windowSize), s.size-off))
+	if cap(s.buf) < n {
+		s.buf = make([]byte, min(int64(windowSize), s.size))
+	}
+	s.buf = s.buf[:n]
+	m, err := s.r.ReadAt(s.buf, off)
+	if m < n {
+		s.buf = s.buf[:0]
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return &readError{err: err}
+	}
+	s.off = off
+	return nil
+}
+
+func (s *source) byteAt(off int64) (byte, error) {
+	b, err := s.at(off, 1)
+	if err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}
+
+func (s *source) be16(off int64) (int, error) {
+	b, err := s.at(off, 2)
+	if err != nil {
+		return 0, err
+	}
+	return int(binary.BigEndian.Uint16(b)), nil
+}

@@ -1,0 +1,44 @@
+// Package reqctx carries per-request facts (request id, HTTP method, logger)
+// through a context.Context, so storage wrappers called by tusd deep inside a
+// request can log with the request id and tailor their answers to the method.
+// It owns nothing else.
+package reqctx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+)
+
+type key struct{}
+
+// Info is what a request carries.
+type Info struct {
+	ID     string       // request id, echoed in X-Request-ID and error bodies
+	Method string       // HTTP method after tus's X-HTTP-Method-Override
+	Log    *slog.Logger // logger with request_id set; never nil when Info came from With
+	// BaseURL is the public scheme://host[:port] of this server as seen by
+	// the client (from --base-url, or the request), without trailing slash.
+	BaseURL string
+}
+
+// With returns ctx carrying info.
+func With(ctx context.Context, info Info) context.Context {
+	return context.WithValue(ctx, key{}, info)
+}
+
+// From returns the Info in ctx, or a zero Info with slog.Default() as Log.
+func From(ctx context.Context) Info {
+	if info, ok := ctx.Value(key{}).(Info); ok {
+		return info
+	}
+	return Info{Log: slog.Default()}
+}
+
+// NewID returns a fresh random request id (16 hex characters).
+func NewID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,201 @@
+// Package serve owns the read handler for published images, GET and HEAD
+// /i/{sha256} and /i/{sha256}.{ext}: strict parsing of the name before storage
+// is touched, the type, caching and safety headers, and handing the bytes to
+// http.ServeContent, which owns Range (206/416), If-None-Match and If-Range
+// (304/412), If-Modified-Since and HEAD.
+//
+// It does not route (the server mounts it as "GET /i/{name}", which also
+// answers HEAD), does not own metrics (Options.OnServe reports bytes), does
+// not check images (only what contentstore published is ever served) and
+// never reads the upload area.
+package serve
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tusimg/tusimg/pkg/contentstore"
+	"github.com/tusimg/tusimg/pkg/httperr"
+)
+
+// Response header values for images.
+const (
+	cacheControl = "public, max-age=31536000, immutable"
+	csp          = "default-src 'none'; sandbox"
+	// DefaultCORP is the default Cross-Origin-Resource-Policy: images are
+	// meant to be embedded by other sites (and by pages that set
+	// Cross-Origin-Embedder-Policy: require-corp), and they are public.
+	DefaultCORP = "cross-origin"
+)
+
+var (
+	errBadHash = httperr.New(http.StatusBadRequest, "bad_hash",
+		"image name must be a lowercase hex SHA-256, optionally followed by a lowercase extension")
+	errNotFound = httperr.New(http.StatusNotFound, "not_found", "no such image")
+	errMethod   = httperr.New(http.StatusMethodNotAllowed, "method_not_allowed",
+		"only GET and HEAD are allowed")
+)
+
+// Options tunes a Handler. The zero value is valid.
+type Options struct {
+	// OnServe, when set, is called once after every image response with the
+	// number of body bytes actually written (0 for HEAD, 304 and 416). It is
+	// not called for the handler's own error answers (400, 404, 405, 500).
+	// It is called from many goroutines at once.
+	OnServe func(bytes int64)
+	// RequestID, when set, returns the request's id; it is put in error
+	// bodies and logs.
+	RequestID func(*http.Request) string
+	// CrossOriginResourcePolicy is the Cross-Origin-Resource-Policy header
+	// sent with images: "cross-origin" (default, any site may embed them),
+	// "same-site" or "same-origin" (to forbid hotlinking by other sites).
+	CrossOriginResourcePolicy string
+}
+
+// Handler serves published images; it implements http.Handler and is safe
+// for concurrent use.
+type Handler struct {
+	store contentstore.Store
+	opts  Options
+	log   *slog.Logger
+}
+
+// New returns a Handler serving images from store. A nil log discards logs.
+func New(store contentstore.Store, opts Options, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.CrossOriginResourcePolicy == "" {
+		opts.CrossOriginResourcePolicy = DefaultCORP
+	}
+	return &Handler{store: store, opts: opts, log: log}
+}
+
+// ServeHTTP answers GET and HEAD for one image. The name is r.PathValue("name")
+// or, when that is empty (handler not mounted with a {name} wildcard), the
+// last segment of the request path. A malformed name is 400 bad_hash; an
+// unknown hash, or an extension that does not name the stored type, is 404
+// not_found; other methods get 405. Error bodies are httperr JSON.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		h.fail(w, r, errMethod)
+		return
+	}
+	sha, ext, err := ParseName(imageName(r))
+	if err != nil {
+		h.fail(w, r, errBadHash)
+		return
+	}
+	ctx := r.Context()
+	rec, err := h.store.Get(ctx, sha)
+	if err != nil {
+		h.fail(w, r, storeError(err))
+		return
+	}
+	if ext != "" && !extMatches(ext, rec.Ext, rec.Type) {
+		h.fail(w, r, errNotFound)
+		return
+	}
+	obj, err := h.store.Open(ctx, sha)
+	if err != nil {
+		h.fail(w, r, storeError(err))
+		return
+	}
+	defer obj.Close()
+
+	h.setHeaders(w.Header(), rec)
+	modtime := rec.UploadedAt
+	if modtime.IsZero() {
+		modtime = obj.ModTime()
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", modtime, obj)
+	if h.opts.OnServe != nil {
+		h.opts.OnServe(cw.n)
+	}
+}
+
+// setHeaders sets every image header except those ServeContent owns
+// (Content-Length, Content-Range, Accept-Ranges, Last-Modified).
+func (h *Handler) setHeaders(hd http.Header, rec contentstore.Record) {
+	ctype, safe := servedType(rec.Type)
+	hd.Set("Content-Type", ctype)
+	if !safe {
+		hd.Set("Content-Disposition", "attachment")
+	}
+	hd.Set("ETag", `"`+rec.SHA256+`"`)
+	hd.Set("Cache-Control", cacheControl)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Security-Policy", csp)
+	hd.Set("Cross-Origin-Resource-Policy", h.opts.CrossOriginResourcePolicy)
+}
+
+// imageName returns the requested name, unescaped.
+func imageName(r *http.Request) string {
+	if name := r.PathValue("name"); name != "" {
+		return name
+	}
+	p := r.URL.EscapedPath()
+	name, err := url.PathUnescape(p[strings.LastIndexByte(p, '/')+1:])
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
+// storeError maps a store error to the public error.
+func storeError(err error) *httperr.Error {
+	if errors.Is(err, contentstore.ErrNotFound) {
+		return errNotFound
+	}
+	return httperr.Internal(err)
+}
+
+// fail writes e; internal errors are logged with their cause, which never
+// reaches the client.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, e *httperr.Error) {
+	var id string
+	if h.opts.RequestID != nil {
+		id = h.opts.RequestID(r)
+	}
+	if e.Status >= http.StatusInternalServerError {
+		level := slog.LevelError
+		if errors.Is(e.Cause, context.Canceled) {
+			level = slog.LevelDebug // the client went away
+		}
+		h.log.Log(r.Context(), level, "serve.error", "request_id", id, "path", r.URL.Path, "err", e.Cause)
+	}
+	httperr.Write(w, r, e, id)
+}
+
+// countingWriter counts body bytes written through it. It forwards ReadFrom
+// so that ServeContent's io.CopyN still reaches the connection's ReadFrom
+// and the kernel's sendfile path; Unwrap lets http.ResponseController reach
+// the original writer.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err := rf.ReadFrom(src)
+		c.n += n
+		return n, err
+	}
+	return io.Copy(struct{ io.Writer }{c}, src) // Write counts
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

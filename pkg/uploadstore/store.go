@@ -1,0 +1,275 @@
+// Package uploadstore owns the upload area: it wraps tusd's filestore so that
+// every chunk is fed to an incremental SHA-256 (state persisted next to the
+// upload, so a resumed or restarted upload never re-reads what it hashed),
+// sniffs the first bytes as soon as they arrive, and keeps an Outcome record
+// after a session ends (completed, rejected, expired) so retried requests get
+// the same answer.
+//
+// It does not judge images (the Sniff callback does), publish them (see
+// contentstore) or route HTTP. Errors it hands to tusd never carry internal
+// text (see Public).
+package uploadstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/filestore"
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tusimg/tusimg/pkg/httperr"
+	"github.com/tusimg/tusimg/pkg/reqctx"
+)
+
+const (
+	extInfo    = ".info"
+	extHash    = ".hash"
+	extOutcome = ".outcome"
+	runMarker  = ".running"
+)
+
+// validID matches the upload ids tusd's filestore generates. Anything else is
+// "not found" before any path is built from it.
+var validID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// Options configures a Store.
+type Options struct {
+	// Dir is the upload directory (DATA/uploads). Created 0750 if missing.
+	Dir string
+	// SniffLen is how many leading bytes Sniff wants (imagecheck.SniffLen).
+	SniffLen int
+	// Sniff judges the first SniffLen bytes (fewer when the upload is
+	// smaller) as soon as they arrive. It returns the sniffed type or a
+	// rejection (*httperr.Error). Nil disables early sniffing.
+	Sniff func(prefix []byte) (string, error)
+	// OnReject, if set, is called with the code of every early rejection.
+	OnReject func(code string)
+	// TTL is how long an incomplete upload lives without progress, and how
+	// long an Outcome is kept.
+	TTL time.Duration
+	// Log receives store events. Required.
+	Log *slog.Logger
+}
+
+// Store wraps tusd's filestore. It implements handler.DataStore,
+// handler.TerminaterDataStore and handler.LengthDeferrerDataStore and is safe
+// for concurrent use (tusd's locker serialises requests per upload).
+type Store struct {
+	inner    filestore.FileStore
+	dir      string
+	sniffLen int
+	sniff    func([]byte) (string, error)
+	log      *slog.Logger
+	filePerm fs.FileMode
+	ttl      time.Duration
+
+	// OnReject, if set, is called with the code of every early rejection.
+	OnReject func(code string)
+
+	mu      sync.Mutex
+	digests map[string][32]byte // finished, not yet published: id -> SHA-256
+}
+
+// New opens (creating) the upload directory. If the previous process did not
+// close the store cleanly, persisted hash states are discarded, since bytes
+// they describe may not have reached the disk; resumed uploads re-hash their
+// data once.
+func New(opts Options) (*Store, error) {
+	if opts.Log == nil {
+		return nil, errors.New("uploadstore: Options.Log is required")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("uploadstore: create %s: %w", opts.Dir, err)
+	}
+	inner := filestore.New(opts.Dir)
+	inner.DirModePerm, inner.FileModePerm = 0o750, 0o640
+	s := &Store{inner: inner, dir: opts.Dir, sniffLen: opts.SniffLen, sniff: opts.Sniff,
+		log: opts.Log, filePerm: 0o640, digests: map[string][32]byte{}, ttl: opts.TTL, OnReject: opts.OnReject}
+	if s.ttl <= 0 {
+		s.ttl = 24 * time.Hour
+	}
+	marker := filepath.Join(opts.Dir, runMarker)
+	if _, err := os.Stat(marker); err == nil {
+		n := s.dropHashStates()
+		s.log.Warn("uploadstore.unclean_shutdown", "dropped_hash_states", n)
+	}
+	if err := os.WriteFile(marker, nil, s.filePerm); err != nil {
+		return nil, fmt.Errorf("uploadstore: write run marker: %w", err)
+	}
+	return s, nil
+}
+
+// Close marks a clean shutdown. Call it after the HTTP server has stopped.
+func (s *Store) Close() error {
+	return os.Remove(filepath.Join(s.dir, runMarker))
+}
+
+func (s *Store) dropHashStates() int {
+	paths, _ := filepath.Glob(filepath.Join(s.dir, "*"+extHash))
+	for _, p := range paths {
+		_ = os.Remove(p)
+	}
+	return len(paths)
+}
+
+// UseIn registers the store with a tusd composer as core, terminater and
+// length deferrer. Concatenation and download are deliberately not offered.
+func (s *Store) UseIn(c *handler.StoreComposer) {
+	c.UseCore(s)
+	c.UseTerminater(s)
+	c.UseLengthDeferrer(s)
+}
+
+// Dir returns the upload directory.
+func (s *Store) Dir() string { return s.dir }
+
+// DataPath returns the path of id's data file. The id must be valid.
+func (s *Store) DataPath(id string) string { return s.path(id, "") }
+
+func (s *Store) path(id, ext string) string { return filepath.Join(s.dir, id+ext) }
+
+// ValidID reports whether id has the form of an upload id.
+func ValidID(id string) bool { return validID.MatchString(id) }
+
+// NewUpload implements handler.DataStore.
+func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	if info.ID != "" && !ValidID(info.ID) {
+		return nil, Public(ctx, fmt.Errorf("uploadstore: refusing id %q", info.ID))
+	}
+	info.Storage = nil // never let metadata choose a path
+	up, err := s.inner.NewUpload(ctx, info)
+	if err != nil {
+		return nil, Public(ctx, err)
+	}
+	return &upload{Upload: up, store: s, id: mustInfo(ctx, up).ID}, nil
+}
+
+func mustInfo(ctx context.Context, up handler.Upload) handler.FileInfo {
+	info, _ := up.GetInfo(ctx) // filestore's GetInfo cannot fail
+	return info
+}
+
+// GetUpload implements handler.DataStore. An ended session answers from its
+// Outcome: completed uploads look finished (offset = size), rejected ones
+// repeat their rejection to PATCH and answer 410 to other methods, expired
+// ones answer 410.
+func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	if !ValidID(id) {
+		return nil, handler.ErrNotFound
+	}
+	up, err := s.inner.GetUpload(ctx, id)
+	if err == nil {
+		return &upload{Upload: up, store: s, id: id}, nil
+	}
+	if !errors.Is(err, handler.ErrNotFound) {
+		return nil, Public(ctx, err)
+	}
+	o, oerr := s.readOutcome(id)
+	if errors.Is(oerr, errNoOutcome) {
+		return nil, handler.ErrNotFound
+	}
+	if oerr != nil {
+		return nil, Public(ctx, oerr)
+	}
+	return outcomeUpload(ctx, s, o)
+}
+
+func outcomeUpload(ctx context.Context, s *Store, o Outcome) (handler.Upload, error) {
+	switch o.State {
+	case StateCompleted:
+		return &endedUpload{store: s, o: o}, nil
+	case StateRejected:
+		if reqctx.From(ctx).Method == http.MethodPatch {
+			return nil, TusError(ctx, &httperr.Error{Status: o.Status, Code: o.Code, Message: o.Message, Detail: o.Detail})
+		}
+		return nil, TusError(ctx, httperr.New(http.StatusGone, "upload_rejected", "this upload was rejected: "+o.Message).
+			WithDetail("reason", o.Code))
+	default:
+		return nil, TusError(ctx, httperr.New(http.StatusGone, "upload_expired",
+			"this upload expired after making no progress; start a new upload"))
+	}
+}
+
+// AsTerminatableUpload implements handler.TerminaterDataStore.
+func (s *Store) AsTerminatableUpload(up handler.Upload) handler.TerminatableUpload {
+	return up.(terminatable)
+}
+
+// AsLengthDeclarableUpload implements handler.LengthDeferrerDataStore.
+func (s *Store) AsLengthDeclarableUpload(up handler.Upload) handler.LengthDeclarableUpload {
+	return up.(lengthDeclarable)
+}
+
+// Discard deletes every file of session id except its Outcome.
+func (s *Store) Discard(id string) error { return s.remove(id) }
+
+// remove deletes every file of an upload session except its outcome.
+func (s *Store) remove(id string) error {
+	var errs []error
+	for _, ext := range []string{"", extInfo, extHash} {
+		if err := os.Remove(s.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	s.mu.Lock()
+	delete(s.digests, id)
+	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// Reject ends a session as rejected: its bytes are deleted and an Outcome
+// with e's status, code and message is kept.
+func (s *Store) Reject(ctx context.Context, info handler.FileInfo, e *httperr.Error) error {
+	o := Outcome{State: StateRejected, UploadID: info.ID, At: now(), Size: info.Size, Offset: info.Offset,
+		Metadata: info.MetaData, Status: e.Status, Code: e.Code, Message: e.Message, Detail: e.Detail}
+	if err := s.writeOutcome(o); err != nil {
+		return err
+	}
+	return s.remove(info.ID)
+}
+
+// Complete ends a session as completed after its data was published (moved
+// away) under sha: the Outcome is written first, then the leftovers removed.
+func (s *Store) Complete(ctx context.Context, info handler.FileInfo, sha, url string) error {
+	o := Outcome{State: StateCompleted, UploadID: info.ID, At: now(), Size: info.Size, Offset: info.Size,
+		Metadata: info.MetaData, SHA256: sha, URL: url}
+	if err := s.writeOutcome(o); err != nil {
+		return err
+	}
+	return s.remove(info.ID)
+}
+
+// Digest returns the SHA-256 of a finished upload's size bytes. It comes from
+// the incremental hash; only data the hash state does not cover (after a
+// crash) is read.
+func (s *Store) Digest(ctx context.Context, id string, size int64) ([32]byte, error) {
+	s.mu.Lock()
+	sum, ok := s.digests[id]
+	s.mu.Unlock()
+	if ok {
+		return sum, nil
+	}
+	h, st := s.loadHash(id)
+	if err := s.catchUp(id, h, &st, size); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
+
+func (s *Store) setDigest(id string, h hash.Hash) {
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	s.mu.Lock()
+	s.digests[id] = sum
+	s.mu.Unlock()
+}

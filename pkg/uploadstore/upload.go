@@ -1,0 +1,215 @@
+package uploadstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tusimg/tusimg/pkg/httperr"
+)
+
+var now = time.Now
+
+type terminatable interface {
+	handler.TerminatableUpload
+}
+
+type lengthDeclarable interface {
+	handler.LengthDeclarableUpload
+}
+
+// upload wraps a filestore upload with hashing and early sniffing.
+type upload struct {
+	handler.Upload
+	store *Store
+	id    string
+}
+
+var (
+	_ handler.Upload                 = (*upload)(nil)
+	_ handler.TerminatableUpload     = (*upload)(nil)
+	_ handler.LengthDeclarableUpload = (*upload)(nil)
+)
+
+// WriteChunk implements handler.Upload: the bytes are hashed as they pass to
+// the filestore, and the first SniffLen bytes are judged as soon as they are
+// in. A rejected type ends the session right there (bytes deleted).
+func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	s := u.store
+	info, err := u.Upload.GetInfo(ctx)
+	if err != nil {
+		return 0, Public(ctx, err)
+	}
+	h, st := s.loadHash(u.id)
+	if err := s.catchUp(u.id, h, &st, offset); err != nil {
+		return 0, Public(ctx, err)
+	}
+	t := &teeReader{r: src, h: h}
+	if err := u.prepareSniff(t, st, info, offset); err != nil {
+		return 0, Public(ctx, err)
+	}
+	n, werr := u.Upload.WriteChunk(ctx, offset, t)
+	if t.rejected != nil {
+		return n, u.reject(ctx, info, n+offset, t.rejected)
+	}
+	end := offset + n
+	if t.n != n { // the filestore wrote fewer bytes than were hashed
+		_ = os.Remove(s.path(u.id, extHash))
+		return n, Public(ctx, werr)
+	}
+	sniffed := st.Sniffed
+	if t.sniffed != "" {
+		sniffed = t.sniffed
+	}
+	if !info.SizeIsDeferred && end == info.Size {
+		s.setDigest(u.id, h) // finished: no need to persist, pre-finish runs next
+	} else if err := s.saveHash(u.id, h, end, sniffed); err != nil && werr == nil {
+		werr = err
+	}
+	return n, Public(ctx, werr)
+}
+
+// prepareSniff arms t to collect the leading bytes when they have not been
+// judged yet, preloading the part an earlier chunk already stored.
+func (u *upload) prepareSniff(t *teeReader, st hashState, info handler.FileInfo, offset int64) error {
+	s := u.store
+	if s.sniff == nil || st.Sniffed != "" || offset >= int64(s.sniffLen) {
+		return nil
+	}
+	want := s.sniffLen
+	if !info.SizeIsDeferred && info.Size < int64(want) {
+		want = int(info.Size)
+	}
+	if want == 0 {
+		return nil
+	}
+	t.want, t.sniff = want, s.sniff
+	t.prefix = make([]byte, offset, want)
+	if offset == 0 {
+		return nil
+	}
+	f, err := os.Open(s.path(u.id, ""))
+	if err != nil {
+		return fmt.Errorf("uploadstore: open for sniff: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(t.prefix, 0); err != nil {
+		return fmt.Errorf("uploadstore: read prefix: %w", err)
+	}
+	return nil
+}
+
+func (u *upload) reject(ctx context.Context, info handler.FileInfo, offset int64, e *httperr.Error) error {
+	info.Offset = offset
+	if err := u.store.Reject(ctx, info, e); err != nil {
+		return Public(ctx, err)
+	}
+	u.store.log.InfoContext(ctx, "upload.rejected_early", "upload_id", u.id, "code", e.Code)
+	if u.store.OnReject != nil {
+		u.store.OnReject(e.Code)
+	}
+	return TusError(ctx, e)
+}
+
+// FinishUpload implements handler.Upload: it makes sure the digest is known
+// before the pre-finish hook asks for it.
+func (u *upload) FinishUpload(ctx context.Context) error {
+	info, err := u.Upload.GetInfo(ctx)
+	if err != nil {
+		return Public(ctx, err)
+	}
+	if _, err := u.store.Digest(ctx, u.id, info.Size); err != nil {
+		return Public(ctx, err)
+	}
+	return Public(ctx, u.Upload.FinishUpload(ctx))
+}
+
+// Terminate implements handler.TerminatableUpload.
+func (u *upload) Terminate(ctx context.Context) error {
+	return Public(ctx, u.store.remove(u.id))
+}
+
+// DeclareLength implements handler.LengthDeclarableUpload.
+func (u *upload) DeclareLength(ctx context.Context, length int64) error {
+	return Public(ctx, u.store.inner.AsLengthDeclarableUpload(u.Upload).DeclareLength(ctx, length))
+}
+
+// GetReader is refused: unchecked upload bytes are never served.
+func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
+	return nil, handler.ErrNotImplemented
+}
+
+// teeReader hashes what it reads and collects the first want bytes for the
+// sniffer, which it calls as soon as they are complete.
+type teeReader struct {
+	r        io.Reader
+	h        hash.Hash
+	n        int64
+	want     int
+	prefix   []byte
+	sniff    func([]byte) (string, error)
+	done     bool
+	sniffed  string
+	rejected *httperr.Error
+}
+
+func (t *teeReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n <= 0 {
+		return n, err
+	}
+	t.h.Write(p[:n])
+	t.n += int64(n)
+	if t.want > 0 && !t.done {
+		k := min(t.want-len(t.prefix), n)
+		t.prefix = append(t.prefix, p[:k]...)
+		if len(t.prefix) == t.want {
+			t.done = true
+			typ, serr := t.sniff(t.prefix)
+			if serr != nil {
+				t.rejected = httperr.As(serr)
+				return n, t.rejected
+			}
+			t.sniffed = typ
+		}
+	}
+	return n, err
+}
+
+// endedUpload stands for a completed session whose data was published.
+type endedUpload struct {
+	store *Store
+	o     Outcome
+}
+
+func (e *endedUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
+	return handler.FileInfo{ID: e.o.UploadID, Size: e.o.Size, Offset: e.o.Size, MetaData: e.o.Metadata}, nil
+}
+
+func (e *endedUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	return 0, handler.ErrMismatchOffset
+}
+
+func (e *endedUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
+	return nil, handler.ErrNotImplemented
+}
+
+func (e *endedUpload) FinishUpload(ctx context.Context) error { return nil }
+
+// Terminate forgets the session; the published image is never touched.
+func (e *endedUpload) Terminate(ctx context.Context) error {
+	err := os.Remove(e.store.path(e.o.UploadID, extOutcome))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Public(ctx, err)
+	}
+	return nil
+}
+
+func (e *endedUpload) DeclareLength(ctx context.Context, length int64) error {
+	return handler.ErrInvalidUploadLength
+}
