@@ -84,9 +84,9 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 	if err := h.Checker.CheckDeclared(m); err != nil {
 		return handler.HTTPResponse{}, changes, h.rejectEarly(ctx, httperr.As(err))
 	}
-	if sum := info.MetaData["sha256"]; sum != "" && !isHexSHA256(sum) {
+	if sum := info.MetaData["sha256"]; sum != "" && !isHexSHA256(strings.ToLower(sum)) {
 		return handler.HTTPResponse{}, changes, h.rejectEarly(ctx, httperr.New(http.StatusBadRequest, "bad_metadata",
-			"metadata sha256 must be 64 lowercase hexadecimal characters"))
+			"metadata sha256 must be 64 hexadecimal characters"))
 	}
 	if name := metaValue(info.MetaData, "filename", "name"); name != "" {
 		changes.MetaData = copyMeta(info.MetaData)

@@ -75,7 +75,8 @@ func (c *Checker) Check(ctx context.Context, r io.ReaderAt, size int64, m Meta) 
 		return Result{}, classify(typ, "structure", err)
 	}
 	res.Frames = lay.frames
-	if total := int64(res.Frames) * int64(res.Width) * int64(res.Height); res.Frames > c.p.MaxFrames || total > c.p.MaxTotalPixels {
+	total := int64(res.Frames) * int64(res.Width) * int64(res.Height)
+	if res.Frames > c.p.MaxFrames || total > c.p.MaxTotalPixels {
 		return Result{}, c.errFrames(res.Frames, total)
 	}
 	if lay.end < size {

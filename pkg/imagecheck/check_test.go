@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"net/http"
 	"runtime"
@@ -356,5 +357,20 @@ func TestCheckConcurrent(t *testing.T) {
 	}
 	if len(c.sem) != 0 {
 		t.Errorf("%d decode slots still held", len(c.sem))
+	}
+}
+
+// TestOnlyFourDecoders guards DESIGN section 4: no decoder but JPEG, PNG, GIF
+// and WebP is linked in (a blank import of x/image/bmp or tiff would register
+// one).
+func TestOnlyFourDecoders(t *testing.T) {
+	others := map[string][]byte{
+		"bmp":  cat([]byte("BM"), make([]byte, 12), []byte{40, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 24, 0}, make([]byte, 40)),
+		"tiff": []byte("II*\x00\x08\x00\x00\x00\x00\x00"),
+	}
+	for name, b := range others {
+		if _, format, err := image.DecodeConfig(bytes.NewReader(b)); !errors.Is(err, image.ErrFormat) {
+			t.Errorf("%s: DecodeConfig = %q, %v; want image.ErrFormat", name, format, err)
+		}
 	}
 }

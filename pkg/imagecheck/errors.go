@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tusimg/tusimg/pkg/httperr"
@@ -57,7 +58,7 @@ func errEmpty(size, limit int64) error {
 func (c *Checker) errTypeNotAllowed(sniffed string) error {
 	return httperr.Newf(http.StatusUnsupportedMediaType, CodeTypeNotAllowed,
 		"file content is %s, not an allowed image type (allowed: %s)", sniffed, strings.Join(c.allowedList, ", ")).
-		WithDetail("sniffed_type", sniffed).WithDetail("allowed_types", c.allowedList)
+		WithDetail("sniffed_type", sniffed).WithDetail("allowed_types", slices.Clone(c.allowedList))
 }
 
 func (c *Checker) errExtNotAllowed(ext string) error {
@@ -69,13 +70,13 @@ func (c *Checker) errExtNotAllowed(ext string) error {
 	}
 	return httperr.Newf(http.StatusUnsupportedMediaType, CodeTypeNotAllowed,
 		"filename extension %q is not an allowed image type (allowed: %s)", "."+public(ext), strings.Join(exts, ", ")).
-		WithDetail("extension", public(ext)).WithDetail("allowed_types", c.allowedList)
+		WithDetail("extension", public(ext)).WithDetail("allowed_types", slices.Clone(c.allowedList))
 }
 
 func (c *Checker) errDeclaredNotAllowed(declared string) error {
 	return httperr.Newf(http.StatusUnsupportedMediaType, CodeTypeNotAllowed,
 		"declared file type %q is not an allowed image type (allowed: %s)", public(declared), strings.Join(c.allowedList, ", ")).
-		WithDetail("declared_type", public(declared)).WithDetail("allowed_types", c.allowedList)
+		WithDetail("declared_type", public(declared)).WithDetail("allowed_types", slices.Clone(c.allowedList))
 }
 
 func errDeclaredVsExt(ext, declared string) error {

@@ -43,6 +43,7 @@ func TestCheckStructure(t *testing.T) {
 		{name: "apng too many frames", data: apng(okPNG, 1001, 1), code: CodeTooManyFrames},
 		{name: "png truncated", data: okPNG[:len(okPNG)-6], code: CodeCorruptImage, wantStage: "structure"},
 		{name: "png without IEND", data: okPNG[:len(okPNG)-12], code: CodeCorruptImage, wantStage: "structure"},
+		{name: "png without IDAT", data: cat(okPNG[:33], okPNG[len(okPNG)-12:]), noDecode: true, code: CodeCorruptImage, wantStage: "structure"},
 		{name: "png zero after IEND", data: cat(okPNG, []byte{0}), code: CodeTrailingData},
 		{name: "png huge chunk length", data: mutate(okPNG, func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[bytes.Index(b, []byte("IDAT"))-4:], 0xFFFFFFF0)
@@ -57,6 +58,8 @@ func TestCheckStructure(t *testing.T) {
 		{name: "jpeg without EOI", data: okJPG[:len(okJPG)-2], code: CodeCorruptImage, wantStage: "structure"},
 		{name: "jpeg extraneous bytes between segments", data: insertAfterFirstSegment(okJPG, []byte("junk")), want: jpgRes},
 
+		{name: "jpeg without scan", data: cat(okJPG[:bytes.Index(okJPG, []byte{0xFF, 0xDA})], []byte{0xFF, 0xD9}),
+			noDecode: true, code: CodeCorruptImage},
 		{name: "jpeg 500 scans", data: repeatSOS(okJPG, 499), noDecode: true, want: jpgRes},
 		{name: "jpeg 501 scans", data: repeatSOS(okJPG, 500), noDecode: true, code: CodeCorruptImage, wantStage: "structure"},
 

@@ -36,12 +36,14 @@ func walk(typ string, s *source, maxFrames int) (layout, error) {
 	return layout{}, structError("unsupported type " + typ)
 }
 
-// walkPNG follows the PNG chunks from the signature to IEND. APNG frames are
+// walkPNG follows the PNG chunks from the signature to IEND, which must follow
+// at least one IDAT. APNG frames are
 // counted from the acTL chunk's num_frames and the fcTL chunks, whichever is
 // larger. Chunk CRCs are left to the full decode.
 func walkPNG(s *source) (layout, error) {
 	pos := int64(8)
 	var declared, fctl int64
+	idat := false
 	for {
 		h, err := s.at(pos, 8)
 		if err != nil {
@@ -68,7 +70,12 @@ func walkPNG(s *source) (layout, error) {
 			declared = int64(binary.BigEndian.Uint32(d))
 		case "fcTL":
 			fctl++
+		case "IDAT":
+			idat = true
 		case "IEND":
+			if !idat {
+				return layout{}, structError("png: no IDAT chunk")
+			}
 			return layout{frames: int(min(max(1, declared, fctl), 1<<31-1)), end: next}, nil
 		}
 		pos = next
@@ -81,7 +88,8 @@ func walkPNG(s *source) (layout, error) {
 // them for the same reason).
 const maxJPEGScans = 500
 
-// walkJPEG follows the JPEG markers from SOI to EOI. After EOI it tolerates
+// walkJPEG follows the JPEG markers from SOI to EOI; the image needs 1 to
+// maxJPEGScans scans. After EOI it tolerates
 // zero padding, and further complete JPEG images directly appended (the
 // Multi-Picture Format of camera previews and HDR gain maps); anything else
 // after the last EOI is trailing data.
@@ -90,15 +98,18 @@ func walkJPEG(s *source) (layout, error) {
 	if err != nil {
 		return layout{}, err
 	}
+	if scans == 0 {
+		return layout{}, structError("jpeg: no scan")
+	}
 	if scans > maxJPEGScans {
 		return layout{}, structError(fmt.Sprintf("jpeg: %d scans, more than %d", scans, maxJPEGScans))
 	}
-	for end < s.size {
-		rest, err := s.from(end)
+	for s.size-end >= 3 {
+		sig, err := s.at(end, 3)
 		if err != nil {
 			return layout{}, err
 		}
-		if !bytes.HasPrefix(rest, []byte{0xFF, 0xD8, 0xFF}) {
+		if !bytes.Equal(sig, []byte{0xFF, 0xD8, 0xFF}) {
 			break
 		}
 		next, _, err := jpegEnd(s, end)

@@ -119,6 +119,12 @@ func (u *upload) reject(ctx context.Context, info handler.FileInfo, offset int64
 // FinishUpload implements handler.Upload: it makes sure the digest is known
 // before the pre-finish hook asks for it.
 func (u *upload) FinishUpload(ctx context.Context) error {
+	if o, ended := u.store.Outcome(u.id); ended {
+		// tusd tries to finish even after WriteChunk failed; a session that
+		// was just rejected has nothing left to finish.
+		_, err := outcomeUpload(ctx, u.store, o)
+		return err
+	}
 	info, err := u.Upload.GetInfo(ctx)
 	if err != nil {
 		return Public(ctx, err)
