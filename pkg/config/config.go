@@ -21,6 +21,7 @@ import (
 type Config struct {
 	Listen        string // HTTP listen address
 	MetricsListen string // separate listen address for /metrics; empty: same listener
+	PprofListen   string // listen address for net/http/pprof; empty: off
 	Data          string // data directory (uploads/, images/, tmp/)
 	BaseURL       string // public base URL, e.g. https://img.example.com; empty: from the request
 	TrustProxy    bool   // honour X-Forwarded-* / Forwarded headers
@@ -115,6 +116,11 @@ func (c Config) Validate() error {
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			bad("metrics-listen", "invalid address %q, want host:port such as 127.0.0.1:9090", c.MetricsListen)
+		}
+	}
+	if c.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
+			bad("pprof-listen", "invalid address %q, want host:port such as 127.0.0.1:6060", c.PprofListen)
 		}
 	}
 	if strings.TrimSpace(c.Data) == "" {

@@ -21,6 +21,7 @@ func (c *Config) options() []option {
 	return []option{
 		{"listen", "HTTP listen address", (*stringValue)(&c.Listen)},
 		{"metrics-listen", "separate listen address for /metrics (empty: served on --listen)", (*stringValue)(&c.MetricsListen)},
+		{"pprof-listen", "listen address for Go profiling (net/http/pprof); keep it on loopback (empty: off)", (*stringValue)(&c.PprofListen)},
 		{"data", "data directory: uploads/, images/, tmp/ (created 0750)", (*stringValue)(&c.Data)},
 		{"base-url", "public base URL used in absolute links, e.g. https://img.example.com (empty: from the request)", (*stringValue)(&c.BaseURL)},
 		{"trust-proxy", "honour X-Forwarded-Host/Proto and Forwarded headers from a reverse proxy", (*boolValue)(&c.TrustProxy)},

@@ -50,15 +50,19 @@ func walkPNG(s *source) (layout, error) {
 			return layout{}, err
 		}
 		n := int64(binary.BigEndian.Uint32(h))
-		kind := string(h[4:8])
 		if n > 1<<31-1 {
 			return layout{}, structError("png: chunk length out of range")
+		}
+		if !validChunkType(h[4:8]) {
+			// Also bounds the walk: garbage such as zeros would otherwise
+			// read as endless 12-byte chunks.
+			return layout{}, structError("png: invalid chunk type")
 		}
 		next := pos + 12 + n
 		if next > s.size {
 			return layout{}, errTruncated
 		}
-		switch kind {
+		switch string(h[4:8]) { // compiled without an allocation
 		case "acTL":
 			if n != 8 {
 				return layout{}, structError("png: bad acTL length")
@@ -80,6 +84,17 @@ func walkPNG(s *source) (layout, error) {
 		}
 		pos = next
 	}
+}
+
+// validChunkType reports whether t is a PNG chunk type: four ASCII letters
+// (PNG spec 5.4).
+func validChunkType(t []byte) bool {
+	for _, c := range t {
+		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // maxJPEGScans bounds the scans (SOS segments) of the decoded JPEG. Real

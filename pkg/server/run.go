@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 
 	"golang.org/x/sync/errgroup"
 
@@ -36,7 +37,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr, metricsAddr string)) 
 	if s.cfg.MetricsListen != "" {
 		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
 		if err != nil {
-			ln.Close()
+			closeAll(listeners)
 			return fmt.Errorf("--metrics-listen %s: %w", s.cfg.MetricsListen, err)
 		}
 		mux := http.NewServeMux()
@@ -44,6 +45,15 @@ func (s *Server) Run(ctx context.Context, ready func(addr, metricsAddr string)) 
 		servers = append(servers, s.httpServer(mux))
 		listeners = append(listeners, mln)
 		metricsAddr = mln.Addr().String()
+	}
+	if s.cfg.PprofListen != "" {
+		pln, err := net.Listen("tcp", s.cfg.PprofListen)
+		if err != nil {
+			closeAll(listeners)
+			return fmt.Errorf("--pprof-listen %s: %w", s.cfg.PprofListen, err)
+		}
+		servers = append(servers, s.httpServer(pprofMux()))
+		listeners = append(listeners, pln)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range servers {
@@ -92,4 +102,21 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		MaxHeaderBytes:    int(s.cfg.MaxHeaderBytes),
 		ErrorLog:          nil,
 	}
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// pprofMux serves the Go profiler (only on --pprof-listen).
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

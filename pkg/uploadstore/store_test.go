@@ -173,3 +173,44 @@ func TestLocker(t *testing.T) {
 	}
 	unlock()
 }
+
+// TestPipelinedHashing writes large chunks from more uploads at once than
+// there are pipeline slots, so both the pipelined and the inline paths run,
+// and checks every digest.
+func TestPipelinedHashing(t *testing.T) {
+	s := newStore(t, t.TempDir(), acceptAll)
+	n := maxPipes + 3
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			data := bytes.Repeat([]byte{byte(i), 1, 2, 3, 4, 5, 6}, (3<<20)/7+i)
+			up, err := s.NewUpload(context.Background(), handler.FileInfo{Size: int64(len(data))})
+			if err != nil {
+				errs <- err
+				return
+			}
+			info, _ := up.GetInfo(context.Background())
+			half := len(data)/2 + 13
+			for _, part := range [][2]int{{0, half}, {half, len(data)}} {
+				up, _ := s.GetUpload(context.Background(), info.ID)
+				if _, err := up.WriteChunk(context.Background(), int64(part[0]), bytes.NewReader(data[part[0]:part[1]])); err != nil {
+					errs <- err
+					return
+				}
+			}
+			sum, err := s.Digest(context.Background(), info.ID, int64(len(data)))
+			if err == nil && sum != sha256.Sum256(data) {
+				err = errors.New("wrong digest for upload " + info.ID)
+			}
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if len(pipeSlots) != 0 {
+		t.Errorf("%d pipeline slots still taken", len(pipeSlots))
+	}
+}
