@@ -33,6 +33,7 @@ type Config struct {
 	MaxFrames         int
 	AllowedTypes      string // comma-separated MIME types
 	FullDecode        bool
+	FullDecodeMax     int64 // most frames x pixels fully decoded; above: header and structure checks only
 	DecodeConcurrency int
 	MaxMetadataSize   ByteSize // Upload-Metadata header size limit
 	MaxMetadataKeys   int
@@ -68,6 +69,7 @@ func Default() Config {
 		MaxFrames:         p.MaxFrames,
 		AllowedTypes:      strings.Join(p.AllowedTypes, ","),
 		FullDecode:        p.FullDecode,
+		FullDecodeMax:     p.FullDecodeMaxPixels,
 		DecodeConcurrency: p.MaxConcurrentDecodes,
 		MaxMetadataSize:   4 << 10,
 		MaxMetadataKeys:   32,
@@ -94,6 +96,7 @@ func (c Config) Policy() imagecheck.Policy {
 	p.MaxTotalPixels = 4 * c.MaxPixels
 	p.AllowedTypes = splitList(c.AllowedTypes)
 	p.FullDecode = c.FullDecode
+	p.FullDecodeMaxPixels = c.FullDecodeMax
 	p.MaxConcurrentDecodes = c.DecodeConcurrency
 	return p
 }
@@ -134,7 +137,7 @@ func (c Config) Validate() error {
 		v    int64
 	}{
 		{"max-size", int64(c.MaxSize)}, {"max-width", int64(c.MaxWidth)}, {"max-height", int64(c.MaxHeight)},
-		{"max-pixels", c.MaxPixels}, {"max-frames", int64(c.MaxFrames)}, {"decode-concurrency", int64(c.DecodeConcurrency)},
+		{"max-pixels", c.MaxPixels}, {"full-decode-max-pixels", c.FullDecodeMax}, {"max-frames", int64(c.MaxFrames)}, {"decode-concurrency", int64(c.DecodeConcurrency)},
 		{"max-metadata-size", int64(c.MaxMetadataSize)}, {"max-metadata-keys", int64(c.MaxMetadataKeys)},
 		{"max-header-bytes", int64(c.MaxHeaderBytes)},
 	}

@@ -32,6 +32,7 @@ func (c *Config) options() []option {
 		{"max-frames", "most frames in an animated image", (*intValue)(&c.MaxFrames)},
 		{"allowed-types", "comma-separated allowed image types (of image/jpeg, image/png, image/gif, image/webp)", (*stringValue)(&c.AllowedTypes)},
 		{"full-decode", "fully decode every image before accepting it (catches truncated bodies)", (*boolValue)(&c.FullDecode)},
+		{"full-decode-max-pixels", "images with more frames x pixels than this get every check but the full decode", (*int64Value)(&c.FullDecodeMax)},
 		{"decode-concurrency", "most full decodes at once", (*intValue)(&c.DecodeConcurrency)},
 		{"max-metadata-size", "largest Upload-Metadata header", &c.MaxMetadataSize},
 		{"max-metadata-keys", "most Upload-Metadata keys", (*intValue)(&c.MaxMetadataKeys)},

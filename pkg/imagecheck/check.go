@@ -82,7 +82,7 @@ func (c *Checker) Check(ctx context.Context, r io.ReaderAt, size int64, m Meta) 
 	if lay.end < size {
 		return Result{}, errTrailing(lay.end, size)
 	}
-	if c.p.FullDecode {
+	if c.p.FullDecode && (c.p.FullDecodeMaxPixels <= 0 || total <= c.p.FullDecodeMaxPixels) {
 		if err := c.fullDecode(ctx, typ, r, size, res, lay); err != nil {
 			return Result{}, err
 		}

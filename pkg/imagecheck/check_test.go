@@ -374,3 +374,24 @@ func TestOnlyFourDecoders(t *testing.T) {
 		}
 	}
 }
+
+// TestFullDecodeMaxPixels: above the bound the pixel decode is skipped (a bad
+// IDAT CRC, only found by decoding, then passes); at or below it, it runs.
+func TestFullDecodeMaxPixels(t *testing.T) {
+	b := readTestdata(t, "bad_crc.png")
+	for _, c := range []struct {
+		max  int64
+		pass bool
+	}{{1, true}, {0, false}, {64 * 48, false}} {
+		p := DefaultPolicy()
+		p.FullDecodeMaxPixels = c.max
+		ch, err := New(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ch.Check(context.Background(), bytes.NewReader(b), int64(len(b)), Meta{})
+		if (err == nil) != c.pass {
+			t.Errorf("FullDecodeMaxPixels=%d: err %v, want pass=%v", c.max, err, c.pass)
+		}
+	}
+}

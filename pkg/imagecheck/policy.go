@@ -46,6 +46,13 @@ type Policy struct {
 	// FullDecode makes Check decode every pixel after the header checks, which
 	// catches truncated and corrupt bodies. Default true.
 	FullDecode bool
+	// FullDecodeMaxPixels is the largest frames x width x height that is
+	// fully decoded; bigger images (allowed only when the pixel limits are
+	// raised above their defaults) get every check but the pixel decode, so
+	// publishing a huge image is not an O(size) pause holding O(pixels)
+	// memory. 0 means no bound. Default 50,000,000 (the default MaxPixels:
+	// with default limits every accepted image is fully decoded).
+	FullDecodeMaxPixels int64
 	// MaxConcurrentDecodes bounds the number of full decodes running at once
 	// per Checker. Default runtime.NumCPU().
 	MaxConcurrentDecodes int
@@ -64,6 +71,7 @@ func DefaultPolicy() Policy {
 		MaxFrames:            1000,
 		MaxTotalPixels:       4 * maxPixels,
 		FullDecode:           true,
+		FullDecodeMaxPixels:  maxPixels,
 		MaxConcurrentDecodes: runtime.NumCPU(),
 	}
 }

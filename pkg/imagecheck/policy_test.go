@@ -15,7 +15,7 @@ func TestDefaultPolicy(t *testing.T) {
 	}
 	want := Policy{MaxSize: 50 << 20, MinSize: 1, MaxWidth: 16384, MaxHeight: 16384,
 		MaxPixels: 50_000_000, MaxFrames: 1000, MaxTotalPixels: 200_000_000,
-		FullDecode: true, MaxConcurrentDecodes: runtime.NumCPU()}
+		FullDecode: true, FullDecodeMaxPixels: 50_000_000, MaxConcurrentDecodes: runtime.NumCPU()}
 	got := p
 	got.AllowedTypes = nil
 	if !reflect.DeepEqual(got, want) {
