@@ -37,7 +37,16 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 			defer h.Metrics.UploadDone()
 		}
 		info.Method = method
-		r = r.WithContext(reqctx.With(r.Context(), info))
+		ctx := reqctx.With(r.Context(), info)
+		if v := r.Header.Get("Upload-Checksum"); v != "" && (method == http.MethodPatch || method == http.MethodPost) {
+			sum, err := uploadstore.ParseChecksum(v)
+			if err != nil {
+				httperr.Write(w, r, httperr.As(err), info.ID)
+				return
+			}
+			ctx = uploadstore.WithChecksum(ctx, sum)
+		}
+		r = r.WithContext(ctx)
 		if method == http.MethodPatch && h.replayFinal(w, r, info) {
 			return
 		}
@@ -132,7 +141,8 @@ func (i *interceptor) decorate(code int) {
 	switch {
 	case i.method == http.MethodOptions:
 		if ext := hdr.Get("Tus-Extension"); ext != "" {
-			hdr.Set("Tus-Extension", ext+",expiration")
+			hdr.Set("Tus-Extension", ext+",expiration,checksum")
+			hdr.Set("Tus-Checksum-Algorithm", uploadstore.ChecksumAlgorithms)
 		}
 	case code == http.StatusCreated && hdr.Get("Image-Sha256") == "":
 		hdr.Set("Upload-Expires", time.Now().Add(i.h.Uploads.TTL()).UTC().Format(http.TimeFormat))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -126,5 +127,27 @@ func TestServeRunsAndStops(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "server.stopped") {
 		t.Errorf("no server.stopped log")
+	}
+}
+
+// TestHealthCommand probes a live server and a dead address.
+func TestHealthCommand(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"tusimg", "health", "--url", srv.URL + "/healthz"}, env(nil), &out, &out); err != nil {
+		t.Fatalf("healthy server: %v", err)
+	}
+	if err := run(context.Background(), []string{"tusimg", "health", "--url", srv.URL + "/other"}, env(nil), &out, &out); err == nil {
+		t.Fatal("503 reported healthy")
+	}
+	addr := srv.Listener.Addr().String()
+	srv.Close()
+	if err := run(context.Background(), []string{"tusimg", "health", "--url", "http://" + addr + "/healthz", "--timeout", "1s"}, env(nil), &out, &out); err == nil {
+		t.Fatal("closed port reported healthy")
 	}
 }

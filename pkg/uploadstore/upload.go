@@ -12,6 +12,7 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tusimg/tusimg/pkg/httperr"
+	"github.com/tusimg/tusimg/pkg/reqctx"
 )
 
 var now = time.Now
@@ -51,11 +52,18 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		return 0, Public(ctx, err)
 	}
 	t := &teeReader{r: src, h: h}
+	want, verify := checksumFrom(ctx)
+	if verify {
+		t.chunk = newChecksumHash(want.Alg)
+	}
 	if err := u.prepareSniff(t, st, info, offset); err != nil {
 		return 0, Public(ctx, err)
 	}
 	n, werr := u.Upload.WriteChunk(ctx, offset, t)
 	t.closePipe()
+	if verify && werr == nil && t.rejected == nil && !want.matches(t.chunk) {
+		return 0, u.discard(ctx, offset)
+	}
 	if t.rejected != nil {
 		return n, u.reject(ctx, info, n+offset, t.rejected)
 	}
@@ -104,6 +112,16 @@ func (u *upload) prepareSniff(t *teeReader, st hashState, info handler.FileInfo,
 		return fmt.Errorf("uploadstore: read prefix: %w", err)
 	}
 	return nil
+}
+
+// discard drops a chunk that failed its checksum: the data file is cut back
+// to offset and the hash state, not yet saved, still describes offset.
+func (u *upload) discard(ctx context.Context, offset int64) error {
+	if err := os.Truncate(u.store.path(u.id, ""), offset); err != nil {
+		return Public(ctx, fmt.Errorf("uploadstore: discard chunk: %w", err))
+	}
+	reqctx.From(ctx).Log.InfoContext(ctx, "upload.checksum_mismatch", "upload_id", u.id, "offset", offset)
+	return TusError(ctx, ErrChecksumMismatch)
 }
 
 func (u *upload) reject(ctx context.Context, info handler.FileInfo, offset int64, e *httperr.Error) error {
@@ -165,6 +183,7 @@ type teeReader struct {
 	sniffed  string
 	rejected *httperr.Error
 	pipe     *pipeHash
+	chunk    hash.Hash // Upload-Checksum of this chunk, if the client sent one
 	noPipe   bool // no pipeline slot was free: hash inline to the end
 }
 
@@ -241,6 +260,9 @@ func (t *teeReader) Read(p []byte) (int, error) {
 		return n, err
 	}
 	t.hash(p[:n])
+	if t.chunk != nil {
+		t.chunk.Write(p[:n])
+	}
 	t.n += int64(n)
 	if t.want > 0 && !t.done {
 		k := min(t.want-len(t.prefix), n)
