@@ -48,6 +48,10 @@ type Config struct {
 	MaxHeaderBytes    ByteSize
 	LockTimeout       time.Duration
 
+	MaxConcurrentUploads int     // upload requests (POST with body, PATCH) served at once; more get 503 + Retry-After
+	CreateRate           float64 // uploads a client IP may create per second (token bucket); 0: off
+	CreateBurst          int     // bucket size for CreateRate
+
 	CORSOrigins string // regular expression of allowed browser origins
 	IETFDraft   bool   // accept the IETF resumable upload draft next to tus 1.0
 
@@ -60,30 +64,32 @@ type Config struct {
 func Default() Config {
 	p := imagecheck.DefaultPolicy()
 	return Config{
-		Listen:            ":8080",
-		Data:              "./data",
-		MaxSize:           ByteSize(p.MaxSize),
-		MaxWidth:          p.MaxWidth,
-		MaxHeight:         p.MaxHeight,
-		MaxPixels:         p.MaxPixels,
-		MaxFrames:         p.MaxFrames,
-		AllowedTypes:      strings.Join(p.AllowedTypes, ","),
-		FullDecode:        p.FullDecode,
-		FullDecodeMax:     p.FullDecodeMaxPixels,
-		DecodeConcurrency: p.MaxConcurrentDecodes,
-		MaxMetadataSize:   4 << 10,
-		MaxMetadataKeys:   32,
-		UploadTTL:         24 * time.Hour,
-		JanitorInterval:   time.Minute,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		NetworkTimeout:    60 * time.Second,
-		ShutdownGrace:     30 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		LockTimeout:       5 * time.Second,
-		CORSOrigins:       ".*",
-		LogLevel:          "info",
-		LogFormat:         "text",
+		Listen:               ":8080",
+		Data:                 "./data",
+		MaxSize:              ByteSize(p.MaxSize),
+		MaxWidth:             p.MaxWidth,
+		MaxHeight:            p.MaxHeight,
+		MaxPixels:            p.MaxPixels,
+		MaxFrames:            p.MaxFrames,
+		AllowedTypes:         strings.Join(p.AllowedTypes, ","),
+		FullDecode:           p.FullDecode,
+		FullDecodeMax:        p.FullDecodeMaxPixels,
+		DecodeConcurrency:    p.MaxConcurrentDecodes,
+		MaxMetadataSize:      4 << 10,
+		MaxMetadataKeys:      32,
+		UploadTTL:            24 * time.Hour,
+		JanitorInterval:      time.Minute,
+		ReadHeaderTimeout:    10 * time.Second,
+		IdleTimeout:          120 * time.Second,
+		NetworkTimeout:       60 * time.Second,
+		ShutdownGrace:        30 * time.Second,
+		MaxHeaderBytes:       64 << 10,
+		LockTimeout:          5 * time.Second,
+		MaxConcurrentUploads: 1024,
+		CreateBurst:          20,
+		CORSOrigins:          ".*",
+		LogLevel:             "info",
+		LogFormat:            "text",
 	}
 }
 
@@ -139,7 +145,8 @@ func (c Config) Validate() error {
 		{"max-size", int64(c.MaxSize)}, {"max-width", int64(c.MaxWidth)}, {"max-height", int64(c.MaxHeight)},
 		{"max-pixels", c.MaxPixels}, {"full-decode-max-pixels", c.FullDecodeMax}, {"max-frames", int64(c.MaxFrames)}, {"decode-concurrency", int64(c.DecodeConcurrency)},
 		{"max-metadata-size", int64(c.MaxMetadataSize)}, {"max-metadata-keys", int64(c.MaxMetadataKeys)},
-		{"max-header-bytes", int64(c.MaxHeaderBytes)},
+		{"max-header-bytes", int64(c.MaxHeaderBytes)}, {"max-concurrent-uploads", int64(c.MaxConcurrentUploads)},
+		{"create-burst", int64(c.CreateBurst)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -157,6 +164,9 @@ func (c Config) Validate() error {
 		if d.v <= 0 {
 			bad(d.flag, "must be a positive duration such as 30s or 24h, got %s", d.v)
 		}
+	}
+	if c.CreateRate < 0 {
+		bad("create-rate", "must not be negative (0 turns the limit off), got %g", c.CreateRate)
 	}
 	if c.ShutdownGrace < 0 {
 		bad("shutdown-grace", "must not be negative, got %s", c.ShutdownGrace)

@@ -44,6 +44,9 @@ func (c *Config) options() []option {
 		{"shutdown-grace", "on SIGTERM/SIGINT, time in-flight requests get to finish", (*durationValue)(&c.ShutdownGrace)},
 		{"max-header-bytes", "largest request header block", &c.MaxHeaderBytes},
 		{"lock-timeout", "how long a request waits for an upload held by another request", (*durationValue)(&c.LockTimeout)},
+		{"max-concurrent-uploads", "upload requests (PATCH, POST with a body) served at once; more get 503 with Retry-After", (*intValue)(&c.MaxConcurrentUploads)},
+		{"create-rate", "uploads one client IP may create per second, as a token bucket (0: no limit); with --trust-proxy the IP comes from X-Forwarded-For", (*float64Value)(&c.CreateRate)},
+		{"create-burst", "token bucket size for --create-rate", (*intValue)(&c.CreateBurst)},
 		{"cors-origins", "regular expression of browser origins allowed to upload (anchored)", (*stringValue)(&c.CORSOrigins)},
 		{"ietf-draft", "also accept the IETF resumable upload draft protocol", (*boolValue)(&c.IETFDraft)},
 		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
@@ -133,6 +136,18 @@ func (v *int64Value) Set(s string) error {
 		return fmt.Errorf("invalid integer %q", s)
 	}
 	*v = int64Value(n)
+	return nil
+}
+
+type float64Value float64
+
+func (v *float64Value) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+func (v *float64Value) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return fmt.Errorf("invalid number %q", s)
+	}
+	*v = float64Value(f)
 	return nil
 }
 

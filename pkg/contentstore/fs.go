@@ -61,6 +61,11 @@ type FS struct {
 	locks [256]sync.Mutex                     // striped by the hash's first byte
 	idx   *index
 	cache *recordCache
+
+	// PublishPause, when positive, makes PublishFile sleep after the bytes
+	// are in place and before the record is written: the crash window that
+	// kill -9 tests aim at. Zero (no pause) outside such tests.
+	PublishPause time.Duration
 }
 
 var _ Store = (*FS)(nil)

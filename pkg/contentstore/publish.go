@@ -74,6 +74,9 @@ func (s *FS) PublishFile(ctx context.Context, srcPath string, rec Record) (Recor
 	if err := s.placeBytes(srcPath, shardDir, blob); err != nil {
 		return Record{}, false, err
 	}
+	if s.PublishPause > 0 {
+		time.Sleep(s.PublishPause)
+	}
 	if err := writeRecord(shardDir, recPath, rec); err != nil {
 		return Record{}, false, err
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
@@ -60,9 +61,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if s.checker, err = imagecheck.New(cfg.Policy()); err != nil {
 		return nil, err
 	}
-	if s.images, err = contentstore.NewFS(filepath.Join(cfg.Data, "images"), log); err != nil {
+	fs, err := contentstore.NewFS(filepath.Join(cfg.Data, "images"), log)
+	if err != nil {
 		return nil, fmt.Errorf("content store: %w", err)
 	}
+	// Test-only: crash tests (kill -9) pause publishing at its crash window.
+	if d, err := time.ParseDuration(os.Getenv("TUSIMG_TEST_PUBLISH_PAUSE")); err == nil && d > 0 {
+		fs.PublishPause = d
+		log.Warn("test.publish_pause", "pause", d.String())
+	}
+	s.images = fs
 	s.uploads, err = uploadstore.New(uploadstore.Options{Dir: filepath.Join(cfg.Data, "uploads"),
 		SniffLen: imagecheck.SniffLen, Sniff: s.checker.Sniff, OnReject: s.metrics.Rejected, TTL: cfg.UploadTTL, Log: log})
 	if err != nil {
