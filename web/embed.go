@@ -29,9 +29,10 @@ var dist embed.FS
 // ContentSecurityPolicy is the page's policy: everything from this origin
 // only, no inline script or style elements; images may also be blob: and
 // data: URLs (Uppy's thumbnails and its CSS icons), media blob: (the webcam
-// preview). Nothing is loaded from other origins.
+// preview), and connections blob: (the image editor reads the picked file
+// back). Nothing is loaded from other origins.
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
-	"img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; font-src 'self'; " +
+	"img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self' blob:; font-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Cache-Control values: hashed asset names never change content, so they
