@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tusimg/tusimg/pkg/auth"
 	"github.com/tusimg/tusimg/pkg/contentstore"
 	"github.com/tusimg/tusimg/pkg/httperr"
 	"github.com/tusimg/tusimg/pkg/imagecheck"
@@ -37,6 +38,9 @@ type Config struct {
 	// the middleware writes itself.
 	CORSOrigins *regexp.Regexp
 	CORSExpose  string
+	// Auth, when enabled, requires a bearer token on every tus request but
+	// OPTIONS and confines each subject to its own uploads.
+	Auth *auth.Verifier
 }
 
 // Deps are the parts the hooks wire together. All are required.
@@ -77,7 +81,12 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 	ctx := ev.Context
 	info := ev.Upload
 	var changes handler.FileInfoChanges
-	if max := h.Checker.Policy().MaxSize; !info.SizeIsDeferred && info.Size > max {
+	rq := reqctx.From(ctx)
+	max := h.Checker.Policy().MaxSize
+	if rq.MaxSize > 0 && rq.MaxSize < max {
+		max = rq.MaxSize
+	}
+	if !info.SizeIsDeferred && info.Size > max {
 		return handler.HTTPResponse{}, changes, h.rejectEarly(ctx, tooLarge(info.Size, max))
 	}
 	m := meta(info.MetaData)
@@ -88,13 +97,15 @@ func (h *Hooks) PreCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.F
 		return handler.HTTPResponse{}, changes, h.rejectEarly(ctx, httperr.New(http.StatusBadRequest, "bad_metadata",
 			"metadata sha256 must be 64 hexadecimal characters"))
 	}
-	if name := metaValue(info.MetaData, "filename", "name"); name != "" {
-		changes.MetaData = copyMeta(info.MetaData)
-		for _, k := range []string{"filename", "name"} {
-			if _, ok := changes.MetaData[k]; ok {
-				changes.MetaData[k] = SanitizeFilename(changes.MetaData[k])
-			}
+	changes.MetaData = copyMeta(info.MetaData)
+	for _, k := range []string{"filename", "name"} {
+		if _, ok := changes.MetaData[k]; ok {
+			changes.MetaData[k] = SanitizeFilename(changes.MetaData[k])
 		}
+	}
+	delete(changes.MetaData, uploadstore.OwnerKey)
+	if rq.Subject != "" {
+		changes.MetaData[uploadstore.OwnerKey] = rq.Subject
 	}
 	return handler.HTTPResponse{}, changes, nil
 }

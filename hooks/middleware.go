@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tusimg/tusimg/pkg/auth"
 	"github.com/tusimg/tusimg/pkg/httperr"
 	"github.com/tusimg/tusimg/pkg/reqctx"
 	"github.com/tusimg/tusimg/pkg/uploadstore"
@@ -29,7 +30,11 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 		}
 		if e := h.precheck(r, method); e != nil {
 			h.Metrics.Rejected(e.Code)
-			httperr.Write(w, r, e, info.ID)
+			h.fail(w, r, e, info.ID)
+			return
+		}
+		if e := h.authorize(r, method, &info); e != nil {
+			h.fail(w, r, e, info.ID)
 			return
 		}
 		if method == http.MethodPatch || (method == http.MethodPost && r.ContentLength != 0) {
@@ -41,7 +46,7 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 		if v := r.Header.Get("Upload-Checksum"); v != "" && (method == http.MethodPatch || method == http.MethodPost) {
 			sum, err := uploadstore.ParseChecksum(v)
 			if err != nil {
-				httperr.Write(w, r, httperr.As(err), info.ID)
+				h.fail(w, r, httperr.As(err), info.ID)
 				return
 			}
 			ctx = uploadstore.WithChecksum(ctx, sum)
@@ -59,8 +64,12 @@ func (h *Hooks) precheck(r *http.Request, method string) *httperr.Error {
 	tusV1 := r.Header.Get("Upload-Draft-Interop-Version") == ""
 	switch {
 	case method == http.MethodPost && tusV1:
-		if _, err := ParseMetadata(r.Header.Get("Upload-Metadata"), h.cfg.MaxMetadataSize, h.cfg.MaxMetadataKeys); err != nil {
+		meta, err := ParseMetadata(r.Header.Get("Upload-Metadata"), h.cfg.MaxMetadataSize, h.cfg.MaxMetadataKeys)
+		if err != nil {
 			return httperr.As(err)
+		}
+		if _, reserved := meta[uploadstore.OwnerKey]; reserved {
+			return badMeta("Upload-Metadata key %q is reserved", uploadstore.OwnerKey)
 		}
 		if n, err := strconv.ParseInt(r.Header.Get("Upload-Length"), 10, 64); err == nil {
 			if max := h.Checker.Policy().MaxSize; n > max {
@@ -76,6 +85,48 @@ func (h *Hooks) precheck(r *http.Request, method string) *httperr.Error {
 	return nil
 }
 
+// authorize authenticates r when auth is on (OPTIONS, the CORS preflight,
+// is exempt), records the subject in info, and refuses requests on another
+// subject's upload.
+func (h *Hooks) authorize(r *http.Request, method string, info *reqctx.Info) *httperr.Error {
+	if !h.cfg.Auth.Enabled() || method == http.MethodOptions {
+		return nil
+	}
+	claims, err := h.cfg.Auth.Authenticate(r)
+	if err != nil {
+		return httperr.As(err)
+	}
+	info.Subject, info.MaxSize = claims.Subject, claims.MaxSize
+	if id := strings.Trim(r.URL.Path, "/"); id != "" {
+		if owner := h.Uploads.Owner(r.Context(), id); owner != "" && owner != claims.Subject {
+			return auth.ErrForbidden
+		}
+	}
+	return nil
+}
+
+// fail writes an error of our own with the CORS headers tusd would have
+// set, so browser clients can read it.
+func (h *Hooks) fail(w http.ResponseWriter, r *http.Request, e *httperr.Error, requestID string) {
+	h.setCORS(w, r)
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tusimg"`)
+	}
+	w.Header().Set("Tus-Resumable", "1.0.0")
+	httperr.Write(w, r, e, requestID)
+}
+
+func (h *Hooks) setCORS(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || h.cfg.CORSOrigins == nil || !h.cfg.CORSOrigins.MatchString(origin) {
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Access-Control-Allow-Origin", origin)
+	hdr.Set("Access-Control-Expose-Headers", h.cfg.CORSExpose)
+	hdr.Add("Vary", "Origin")
+}
+
 // replayFinal answers a retried final PATCH of a completed session (the
 // client lost the first answer) with the first answer: 204, the final offset
 // and the Image-* headers. tusd would say 409, since the offset moved on.
@@ -89,12 +140,8 @@ func (h *Hooks) replayFinal(w http.ResponseWriter, r *http.Request, info reqctx.
 	if err != nil || r.ContentLength < 0 || off+r.ContentLength != o.Size {
 		return false
 	}
+	h.setCORS(w, r)
 	hdr := w.Header()
-	if origin := r.Header.Get("Origin"); origin != "" && h.cfg.CORSOrigins != nil && h.cfg.CORSOrigins.MatchString(origin) {
-		hdr.Set("Access-Control-Allow-Origin", origin)
-		hdr.Set("Access-Control-Expose-Headers", h.cfg.CORSExpose)
-		hdr.Set("Vary", "Origin")
-	}
 	hdr.Set("Tus-Resumable", "1.0.0")
 	hdr.Set("Upload-Offset", strconv.FormatInt(o.Size, 10))
 	hdr.Set("Image-Sha256", o.SHA256)

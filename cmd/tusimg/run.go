@@ -31,6 +31,7 @@ const usage = `tusimg: resumable image upload server
 
 Usage:
   tusimg serve [options]   run the server (see tusimg serve --help)
+  tusimg token --subject S mint a signed upload token (key from TUSIMG_AUTH_SECRET)
   tusimg health [--url U]  exit 0 if the server's /healthz answers 200 (for container health checks)
   tusimg version           print version information
   tusimg help              print this text
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[1] {
 	case "serve":
 		return serve(ctx, args[2:], getenv, stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, args[2:], getenv, stdout, stderr)
 	case "health":
 		return healthCmd(ctx, args[2:], stdout, stderr)
 	case "version", "--version", "-version":

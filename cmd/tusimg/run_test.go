@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tusimg/tusimg/pkg/auth"
 )
 
 func env(m map[string]string) func(string) string {
@@ -40,6 +42,9 @@ func TestServeHelpListsEveryOption(t *testing.T) {
 func TestBadConfigIsOneClearLine(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o600)
+	open := filepath.Join(t.TempDir(), "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
 	cases := []struct {
 		name string
 		args []string
@@ -53,6 +58,7 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 		{"bad regexp", []string{"--cors-origins", "(("}, nil, "--cors-origins (TUSIMG_CORS_ORIGINS): invalid regular expression"},
 		{"bad type", []string{"--allowed-types", "image/svg+xml"}, nil, "image/svg+xml"},
 		{"unwritable data dir", []string{"--data", filepath.Join(file, "sub")}, nil, "--data " + filepath.Join(file, "sub")},
+		{"world-writable data dir", []string{"--data", open}, nil, "world-writable"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 	}
 	for _, c := range cases {
@@ -149,5 +155,29 @@ func TestHealthCommand(t *testing.T) {
 	srv.Close()
 	if err := run(context.Background(), []string{"tusimg", "health", "--url", "http://" + addr + "/healthz", "--timeout", "1s"}, env(nil), &out, &out); err == nil {
 		t.Fatal("closed port reported healthy")
+	}
+}
+
+// TestTokenCommand mints a token a server with the same key accepts.
+func TestTokenCommand(t *testing.T) {
+	key := "0123456789abcdef0123456789abcdef"
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"tusimg", "token", "--subject", "alice", "--ttl", "5m", "--max-size", "1MiB"},
+		env(map[string]string{"TUSIMG_AUTH_SECRET": key}), &out, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := auth.Verify([]byte(key), strings.TrimSpace(out.String()), time.Now())
+	if err != nil || c.Subject != "alice" || c.MaxSize != 1<<20 || c.Expires > time.Now().Add(5*time.Minute).Unix()+1 {
+		t.Fatalf("minted token: %+v %v", c, err)
+	}
+	for _, args := range [][]string{{"--subject", "a"}, {"--ttl", "1h"}} {
+		e := map[string]string{"TUSIMG_AUTH_SECRET": key}
+		if args[0] == "--subject" {
+			e = nil
+		}
+		if err := run(context.Background(), append([]string{"tusimg", "token"}, args...), env(e), &out, &out); !errors.Is(err, errUsage) {
+			t.Errorf("token %v: %v, want a usage error", args, err)
+		}
 	}
 }

@@ -52,6 +52,15 @@ type Config struct {
 	CreateRate           float64 // uploads a client IP may create per second (token bucket); 0: off
 	CreateBurst          int     // bucket size for CreateRate
 
+	AuthSecret     string // HMAC key for signed upload tokens (>= 32 bytes); empty: see AuthSecretFile
+	AuthSecretFile string // file holding AuthSecret (keeps it out of ps and env)
+	AuthToken      string // static bearer token, the simple alternative to signed tokens
+	AuthRead       bool   // also require a token to read images and records
+
+	TLSCert     string // PEM certificate (chain) file; with TLSKey turns on HTTPS
+	TLSKey      string // PEM private key file
+	TLSClientCA string // PEM CA bundle: clients must present a certificate it signed (mTLS)
+
 	CORSOrigins string // regular expression of allowed browser origins
 	IETFDraft   bool   // accept the IETF resumable upload draft next to tus 1.0
 
@@ -164,6 +173,24 @@ func (c Config) Validate() error {
 		if d.v <= 0 {
 			bad(d.flag, "must be a positive duration such as 30s or 24h, got %s", d.v)
 		}
+	}
+	if c.AuthSecret != "" && len(c.AuthSecret) < 32 {
+		bad("auth-secret", "must be at least 32 bytes (e.g. openssl rand -hex 32), got %d", len(c.AuthSecret))
+	}
+	if c.AuthSecret != "" && c.AuthSecretFile != "" {
+		bad("auth-secret-file", "give either --auth-secret or --auth-secret-file, not both")
+	}
+	if c.AuthToken != "" && len(c.AuthToken) < 16 {
+		bad("auth-token", "must be at least 16 characters, got %d", len(c.AuthToken))
+	}
+	if c.AuthRead && c.AuthSecret == "" && c.AuthSecretFile == "" && c.AuthToken == "" {
+		bad("auth-read", "needs --auth-secret, --auth-secret-file or --auth-token")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-cert", "--tls-cert and --tls-key go together")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		bad("tls-client-ca", "needs --tls-cert and --tls-key (mTLS is part of TLS)")
 	}
 	if c.CreateRate < 0 {
 		bad("create-rate", "must not be negative (0 turns the limit off), got %g", c.CreateRate)

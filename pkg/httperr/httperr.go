@@ -75,6 +75,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s (%d): %s", e.Code, e.Status, e.Message)
 }
 
+// Is makes errors.Is(err, Sentinel) true for copies of a sentinel made by
+// WithDetail or WithCause: errors match when status and code match.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Status == e.Status && t.Code == e.Code
+}
+
 // Unwrap returns the internal cause.
 func (e *Error) Unwrap() error { return e.Cause }
 

@@ -21,6 +21,10 @@ type Info struct {
 	// BaseURL is the public scheme://host[:port] of this server as seen by
 	// the client (from --base-url, or the request), without trailing slash.
 	BaseURL string
+	// Subject is the authenticated uploader ("" when auth is off), and
+	// MaxSize the largest upload their token allows (0: the server's limit).
+	Subject string
+	MaxSize int64
 }
 
 // With returns ctx carrying info.

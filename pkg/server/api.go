@@ -97,6 +97,10 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) uploadStatus(w http.ResponseWriter, r *http.Request) {
+	if err := s.ownUpload(r, r.PathValue("id")); err != nil {
+		fail(w, r, err)
+		return
+	}
 	st, err := s.uploads.Status(r.Context(), r.PathValue("id"))
 	if errors.Is(err, uploadstore.ErrUnknown) {
 		fail(w, r, httperr.New(http.StatusNotFound, "not_found", "no such upload"))

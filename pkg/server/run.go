@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -58,8 +59,17 @@ func (s *Server) Run(ctx context.Context, ready func(addr, metricsAddr string)) 
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range servers {
 		srv, l := servers[i], listeners[i]
+		if i == 0 && s.tls != nil {
+			srv.TLSConfig = s.tls
+		}
 		g.Go(func() error {
-			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(l, "", "")
+			} else {
+				err = srv.Serve(l)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil
@@ -67,7 +77,8 @@ func (s *Server) Run(ctx context.Context, ready func(addr, metricsAddr string)) 
 	}
 	g.Go(func() error { s.hooks.RunJanitor(gctx, s.cfg.JanitorInterval); return nil })
 	g.Go(func() error { <-gctx.Done(); return s.shutdown(servers) })
-	s.log.Info("server.started", "addr", ln.Addr().String(), "metrics_addr", metricsAddr, "data", s.cfg.Data)
+	s.log.Info("server.started", "addr", ln.Addr().String(), "metrics_addr", metricsAddr, "data", s.cfg.Data,
+		"tls", s.tls != nil, "mtls", s.tls != nil && s.tls.ClientCAs != nil, "auth", s.auth.Enabled())
 	if ready != nil {
 		ready(ln.Addr().String(), metricsAddr)
 	}
@@ -100,7 +111,7 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    int(s.cfg.MaxHeaderBytes),
-		ErrorLog:          nil,
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 }
 

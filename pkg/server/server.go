@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/tusimg/tusimg/hooks"
+	"github.com/tusimg/tusimg/pkg/auth"
 	"github.com/tusimg/tusimg/pkg/config"
 	"github.com/tusimg/tusimg/pkg/contentstore"
 	"github.com/tusimg/tusimg/pkg/imagecheck"
@@ -43,6 +45,8 @@ type Server struct {
 	tusd        *handler.Handler
 	tmpDir      string
 	handler     http.Handler
+	auth        *auth.Verifier
+	tls         *tls.Config
 }
 
 const errorLevel = slog.LevelError
@@ -80,8 +84,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.auth, err = s.newVerifier(); err != nil {
+		return nil, err
+	}
+	if s.tls, err = s.tlsConfig(); err != nil {
+		return nil, err
+	}
 	s.hooks, err = hooks.New(hooks.Config{MaxMetadataSize: int(cfg.MaxMetadataSize), MaxMetadataKeys: cfg.MaxMetadataKeys,
-		CORSOrigins: origins, CORSExpose: corsConfig(origins).ExposeHeaders},
+		CORSOrigins: origins, CORSExpose: corsConfig(origins).ExposeHeaders, Auth: s.auth},
 		hooks.Deps{Checker: s.checker, Uploads: s.uploads, Locker: s.locker, Images: s.images, Metrics: s.metrics, Log: log})
 	if err != nil {
 		return nil, err
@@ -109,8 +119,11 @@ func (s *Server) prepareData() error {
 	}
 	probe.Close()
 	_ = os.Remove(probe.Name())
-	if fi, err := os.Stat(s.cfg.Data); err == nil && fi.Mode().Perm()&0o002 != 0 {
-		s.log.Warn("data.world_writable", "dir", s.cfg.Data, "mode", fi.Mode().Perm().String())
+	for _, d := range []string{s.cfg.Data, filepath.Join(s.cfg.Data, "uploads"), filepath.Join(s.cfg.Data, "images")} {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o002 != 0 {
+			return fmt.Errorf("--data %s: %s is world-writable (%s), so any local user could plant or swap images; fix it with: chmod o-w %s",
+				s.cfg.Data, d, fi.Mode().Perm(), d)
+		}
 	}
 	if os.Geteuid() == 0 {
 		s.log.Warn("process.running_as_root", "hint", "run tusimg as an unprivileged user")
@@ -173,11 +186,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/files/", s.wrap("tus", tus))
 	img := serve.New(s.images, serve.Options{OnServe: s.metrics.Served,
 		RequestID: func(r *http.Request) string { return reqctx.From(r.Context()).ID }}, s.log)
-	mux.Handle("GET /i/{name}", s.wrap("image", img))
-	mux.Handle("POST /api/v1/images", s.wrap("api_upload_image", http.HandlerFunc(s.postImage)))
-	mux.Handle("GET /api/v1/images", s.wrap("api_list_images", http.HandlerFunc(s.listImages)))
-	mux.Handle("GET /api/v1/images/{sha}", s.wrap("api_get_image", http.HandlerFunc(s.getImage)))
-	mux.Handle("GET /api/v1/uploads/{id}", s.wrap("api_upload_status", http.HandlerFunc(s.uploadStatus)))
+	mux.Handle("GET /i/{name}", s.wrap("image", s.readAuth(img)))
+	mux.Handle("POST /api/v1/images", s.wrap("api_upload_image", s.requireAuth(http.HandlerFunc(s.postImage))))
+	mux.Handle("GET /api/v1/images", s.wrap("api_list_images", s.readAuth(http.HandlerFunc(s.listImages))))
+	mux.Handle("GET /api/v1/images/{sha}", s.wrap("api_get_image", s.readAuth(http.HandlerFunc(s.getImage))))
+	mux.Handle("GET /api/v1/uploads/{id}", s.wrap("api_upload_status", s.requireAuth(http.HandlerFunc(s.uploadStatus))))
 	mux.Handle("GET /api/v1/config", s.wrap("api_config", http.HandlerFunc(s.publicConfig)))
 	if s.cfg.MetricsListen == "" {
 		mux.Handle("GET /metrics", s.wrap("metrics", s.metrics.Handler()))

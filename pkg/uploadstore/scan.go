@@ -184,3 +184,23 @@ func (s *Store) Orphans() int {
 	}
 	return n
 }
+
+// OwnerKey is the metadata key holding the subject that created an upload
+// (set by the server when authentication is on; clients may not set it).
+const OwnerKey = "tusimg_owner"
+
+// Owner returns the subject that created session id (live or ended), or ""
+// when it has none or is unknown.
+func (s *Store) Owner(ctx context.Context, id string) string {
+	if !ValidID(id) {
+		return ""
+	}
+	if up, err := s.inner.GetUpload(ctx, id); err == nil {
+		info, _ := up.GetInfo(ctx)
+		return info.MetaData[OwnerKey]
+	}
+	if o, err := s.readOutcome(id); err == nil {
+		return o.Metadata[OwnerKey]
+	}
+	return ""
+}
