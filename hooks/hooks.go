@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -145,7 +146,12 @@ func (h *Hooks) Finish(ctx context.Context, info handler.FileInfo) (contentstore
 	if err != nil {
 		return contentstore.Record{}, err
 	}
-	in := Input{Path: h.Uploads.DataPath(info.ID), Size: info.Size, SHA256: sum, Meta: info.MetaData, UploadID: info.ID}
+	id, size := info.ID, info.Size
+	in := Input{Source: h.Uploads.Source(id), Size: size, SHA256: sum, Meta: info.MetaData, UploadID: id,
+		Open: func() (io.ReaderAt, func() error, error) {
+			r, closeFn, err := h.Uploads.OpenData(ctx, id, size)
+			return r, closeFn, err
+		}}
 	rec, err := h.Publish(ctx, in)
 	var pub *httperr.Error
 	if errors.As(err, &pub) && pub.Status < 500 {
@@ -163,9 +169,10 @@ func (h *Hooks) Finish(ctx context.Context, info handler.FileInfo) (contentstore
 	return rec, nil
 }
 
-// Input is a complete file waiting to be checked and published.
+// Input is a complete upload waiting to be checked and published.
 type Input struct {
-	Path     string            // local file with the bytes
+	Source   uploadstore.DataSource // where the bytes are: a local file or an S3 object
+	Open     func() (io.ReaderAt, func() error, error)
 	Size     int64             // its length
 	SHA256   [32]byte          // its hash, computed while it was written
 	Meta     map[string]string // client metadata (filename, filetype, sha256)
@@ -174,7 +181,7 @@ type Input struct {
 
 // Publish runs every image check on in and publishes it to the content store.
 // A rejection is an *httperr.Error with a 4xx status (counted in metrics);
-// in.Path is left to the caller then.
+// the source is left to the caller then.
 func (h *Hooks) Publish(ctx context.Context, in Input) (contentstore.Record, error) {
 	start := time.Now()
 	log := reqctx.From(ctx).Log
@@ -191,7 +198,7 @@ func (h *Hooks) Publish(ctx context.Context, in Input) (contentstore.Record, err
 	rec := contentstore.Record{SHA256: sha, Size: in.Size, Type: res.Type, Ext: res.Ext, Width: res.Width,
 		Height: res.Height, Frames: res.Frames, Filename: SanitizeFilename(metaValue(in.Meta, "filename", "name")),
 		UploadedAt: time.Now().UTC(), UploadID: in.UploadID, URL: "/i/" + sha + "." + res.Ext}
-	stored, deduped, err := h.Images.PublishFile(ctx, in.Path, rec)
+	stored, deduped, err := h.store(ctx, in.Source, rec)
 	if err != nil {
 		return contentstore.Record{}, fmt.Errorf("hooks: publish %s: %w", sha, err)
 	}
@@ -201,13 +208,37 @@ func (h *Hooks) Publish(ctx context.Context, in Input) (contentstore.Record, err
 	return stored, nil
 }
 
+// store publishes the checked bytes from wherever they are.
+func (h *Hooks) store(ctx context.Context, src uploadstore.DataSource, rec contentstore.Record) (contentstore.Record, bool, error) {
+	if src.Key == "" {
+		return h.Images.PublishFile(ctx, src.Path, rec)
+	}
+	op, ok := h.Images.(contentstore.ObjectPublisher)
+	if !ok {
+		return rec, false, errors.New("hooks: S3 uploads need an S3 image store")
+	}
+	return op.PublishObject(ctx, src.Bucket, src.Key, rec)
+}
+
+// FileInput describes a complete local file for Publish.
+func FileInput(path string, size int64, sum [32]byte, meta map[string]string) Input {
+	return Input{Source: uploadstore.DataSource{Path: path}, Size: size, SHA256: sum, Meta: meta,
+		Open: func() (io.ReaderAt, func() error, error) {
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, nil, err
+			}
+			return f, f.Close, nil
+		}}
+}
+
 func (h *Hooks) check(ctx context.Context, in Input) (imagecheck.Result, error) {
-	f, err := os.Open(in.Path)
+	r, closeFn, err := in.Open()
 	if err != nil {
 		return imagecheck.Result{}, fmt.Errorf("hooks: open upload: %w", err)
 	}
-	defer f.Close()
-	res, err := h.Checker.Check(ctx, f, in.Size, meta(in.Meta))
+	defer closeFn()
+	res, err := h.Checker.Check(ctx, r, in.Size, meta(in.Meta))
 	if err != nil {
 		return res, err
 	}

@@ -21,8 +21,8 @@ type RecoverReport struct {
 // are cleaned up.
 func (h *Hooks) Recover(ctx context.Context) (RecoverReport, error) {
 	var rep RecoverReport
-	rep.Orphans = h.Uploads.Orphans()
-	ids, err := h.Uploads.Sessions()
+	rep.Orphans = h.Uploads.Orphans(ctx)
+	ids, err := h.Uploads.Sessions(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -36,8 +36,8 @@ func (h *Hooks) Recover(ctx context.Context) (RecoverReport, error) {
 }
 
 func (h *Hooks) recoverOne(ctx context.Context, id string, rep *RecoverReport) {
-	if _, ended := h.Uploads.Outcome(id); ended {
-		if h.Uploads.Discard(id) == nil {
+	if _, ended := h.Uploads.Outcome(ctx, id); ended {
+		if h.Uploads.Discard(ctx, id) == nil {
 			rep.Leftovers++
 		}
 		return
@@ -62,7 +62,7 @@ func (h *Hooks) recoverOne(ctx context.Context, id string, rep *RecoverReport) {
 // error, finished), skipping any upload a request holds; old outcome records
 // are pruned. It returns how many sessions expired.
 func (h *Hooks) Sweep(ctx context.Context, now time.Time) int {
-	ids, err := h.Uploads.Sessions()
+	ids, err := h.Uploads.Sessions(ctx)
 	if err != nil {
 		h.Log.Error("janitor.list", "error", err)
 		return 0
@@ -72,12 +72,12 @@ func (h *Hooks) Sweep(ctx context.Context, now time.Time) int {
 		if ctx.Err() != nil {
 			break
 		}
-		if h.Uploads.Idle(id, now) && h.sweepOne(ctx, id) {
+		if h.Uploads.Idle(ctx, id, now) && h.sweepOne(ctx, id) {
 			expired++
 		}
 	}
 	h.Metrics.Expired(expired)
-	if n, err := h.Uploads.PruneOutcomes(now); err != nil || n > 0 {
+	if n, err := h.Uploads.PruneOutcomes(ctx, now); err != nil || n > 0 {
 		h.Log.Info("janitor.pruned_outcomes", "count", n, "error", err)
 	}
 	return expired

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,7 +56,7 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 		if method == http.MethodPatch && h.replayFinal(w, r, info) {
 			return
 		}
-		next.ServeHTTP(&interceptor{ResponseWriter: w, h: h, method: method, id: strings.Trim(r.URL.Path, "/"),
+		next.ServeHTTP(&interceptor{ResponseWriter: w, h: h, method: method, id: strings.Trim(r.URL.Path, "/"), ctx: ctx,
 			baseURL: info.BaseURL}, r)
 	})
 }
@@ -132,7 +133,7 @@ func (h *Hooks) setCORS(w http.ResponseWriter, r *http.Request) {
 // and the Image-* headers. tusd would say 409, since the offset moved on.
 func (h *Hooks) replayFinal(w http.ResponseWriter, r *http.Request, info reqctx.Info) bool {
 	id := strings.Trim(r.URL.Path, "/")
-	o, ok := h.Uploads.Outcome(id)
+	o, ok := h.Uploads.Outcome(r.Context(), id)
 	if !ok || o.State != uploadstore.StateCompleted {
 		return false
 	}
@@ -157,6 +158,7 @@ type interceptor struct {
 	method  string
 	id      string
 	baseURL string
+	ctx     context.Context
 	once    sync.Once
 }
 
@@ -201,14 +203,14 @@ func (i *interceptor) decorate(code int) {
 // ended sets the Image-* headers of a completed session, or Upload-Expires
 // for a live one.
 func (i *interceptor) ended(hdr http.Header) {
-	if o, ok := i.h.Uploads.Outcome(i.id); ok {
+	if o, ok := i.h.Uploads.Outcome(i.ctx, i.id); ok {
 		if o.State == uploadstore.StateCompleted {
 			hdr.Set("Image-Sha256", o.SHA256)
 			hdr.Set("Image-Url", i.baseURL+o.URL)
 		}
 		return
 	}
-	if exp, ok := i.h.Uploads.ExpiresAt(i.id); ok {
+	if exp, ok := i.h.Uploads.ExpiresAt(i.ctx, i.id); ok {
 		hdr.Set("Upload-Expires", exp.Format(http.TimeFormat))
 	}
 }

@@ -65,7 +65,9 @@ func sign(secret []byte, payload string) []byte {
 // Verify checks token's signature and expiry at now and returns its claims.
 // Every failure is ErrUnauthorized (the reason is in the wrapped cause).
 func Verify(secret []byte, token string, now time.Time) (Claims, error) {
-	fail := func(why string) (Claims, error) { return Claims{}, ErrUnauthorized.WithCause(errors.New("auth: " + why)) }
+	fail := func(why string) (Claims, error) {
+		return Claims{}, ErrUnauthorized.WithCause(errors.New("auth: " + why))
+	}
 	if !strings.HasPrefix(token, prefix) || len(token) > 4096 {
 		return fail("not a tusimg token")
 	}

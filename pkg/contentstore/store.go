@@ -65,3 +65,11 @@ type Store interface {
 	// Ready reports whether the store is usable (readable and writable).
 	Ready(ctx context.Context) error
 }
+
+// ObjectPublisher is implemented by stores that can publish bytes already
+// in object storage (a finished S3 upload) by server-side copy, without
+// passing them through this process. The contract is PublishFile's, with the
+// source object deleted instead of the source file.
+type ObjectPublisher interface {
+	PublishObject(ctx context.Context, srcBucket, srcKey string, rec Record) (stored Record, deduped bool, err error)
+}

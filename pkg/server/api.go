@@ -159,20 +159,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		fail(w, r, httperr.New(http.StatusServiceUnavailable, "not_ready", "image store is not usable").WithCause(err))
 		return
 	}
-	if err := writable(s.uploads.Dir()); err != nil {
+	if err := s.uploads.Ready(r.Context()); err != nil {
 		fail(w, r, httperr.New(http.StatusServiceUnavailable, "not_ready", "upload store is not usable").WithCause(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-func writable(dir string) error {
-	f, err := os.CreateTemp(dir, ".ready-*")
-	if err != nil {
-		return err
-	}
-	f.Close()
-	return os.Remove(f.Name())
 }
 
 // hashingFile writes to a temp file and hashes what it writes.

@@ -57,7 +57,7 @@ func (s *Server) postImage(w http.ResponseWriter, r *http.Request) {
 			"image is more than the limit of %d bytes", max).WithDetail("limit", max))
 		return
 	}
-	rec, err := s.hooks.Publish(r.Context(), hooks.Input{Path: hf.f.Name(), Size: n, SHA256: hf.sum(), Meta: meta})
+	rec, err := s.hooks.Publish(r.Context(), hooks.FileInput(hf.f.Name(), n, hf.sum(), meta))
 	if err != nil {
 		fail(w, r, err)
 		return

@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"hash"
+	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/tusimg/tusimg/pkg/httperr"
@@ -75,3 +78,32 @@ func checksumFrom(ctx context.Context) (ChunkChecksum, bool) {
 func (c ChunkChecksum) matches(h hash.Hash) bool {
 	return subtle.ConstantTimeCompare(h.Sum(nil), c.Sum) == 1
 }
+
+// spoolVerified copies a chunk into an anonymous temp file while computing
+// its checksum, for backends that cannot take back written bytes. ok is false
+// on a mismatch (the file is then closed). The returned file is positioned at
+// its start and removed when closed.
+func spoolVerified(src io.Reader, want ChunkChecksum) (f *spoolFile, ok bool, err error) {
+	tmp, err := os.CreateTemp("", "tusimg-chunk-*")
+	if err != nil {
+		return nil, false, fmt.Errorf("uploadstore: spool chunk: %w", err)
+	}
+	_ = os.Remove(tmp.Name()) // anonymous: gone when closed, even after a crash
+	h := newChecksumHash(want.Alg)
+	if _, err := io.Copy(io.MultiWriter(tmp, h), src); err != nil {
+		tmp.Close()
+		return nil, false, err
+	}
+	if !want.matches(h) {
+		tmp.Close()
+		return nil, false, nil
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		tmp.Close()
+		return nil, false, fmt.Errorf("uploadstore: spool chunk: %w", err)
+	}
+	return &spoolFile{tmp}, true, nil
+}
+
+// spoolFile is a verified chunk on disk.
+type spoolFile struct{ *os.File }

@@ -1,10 +1,10 @@
 package uploadstore
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -38,9 +38,9 @@ type Outcome struct {
 // errNoOutcome is returned by readOutcome when the session has not ended.
 var errNoOutcome = errors.New("uploadstore: no outcome")
 
-func (s *Store) readOutcome(id string) (Outcome, error) {
-	b, err := os.ReadFile(s.path(id, extOutcome))
-	if errors.Is(err, os.ErrNotExist) {
+func (s *Store) readOutcome(ctx context.Context, id string) (Outcome, error) {
+	b, _, err := s.be.getSide(ctx, id, extOutcome)
+	if errors.Is(err, errNoSide) {
 		return Outcome{}, errNoOutcome
 	}
 	if err != nil {
@@ -53,52 +53,21 @@ func (s *Store) readOutcome(id string) (Outcome, error) {
 	return o, nil
 }
 
-// writeOutcome stores o durably: temp file, fsync, rename, fsync dir.
-func (s *Store) writeOutcome(o Outcome) error {
+// writeOutcome stores o durably.
+func (s *Store) writeOutcome(ctx context.Context, o Outcome) error {
 	b, err := json.Marshal(o)
 	if err != nil {
 		return fmt.Errorf("uploadstore: encode outcome: %w", err)
 	}
-	final := s.path(o.UploadID, extOutcome)
-	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, s.filePerm)
-	if err != nil {
-		return fmt.Errorf("uploadstore: create outcome: %w", err)
-	}
-	if _, err = f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("uploadstore: write outcome: %w", err)
-	}
-	return syncDir(s.dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("uploadstore: open dir for sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("uploadstore: sync dir: %w", err)
-	}
-	return nil
+	return s.be.putSide(ctx, o.UploadID, extOutcome, b, true)
 }
 
 // Outcome returns the record of ended session id; ok is false while the
 // session has not ended (or never existed).
-func (s *Store) Outcome(id string) (o Outcome, ok bool) {
-	if !ValidID(id) {
+func (s *Store) Outcome(ctx context.Context, id string) (o Outcome, ok bool) {
+	if !s.be.validID(id) {
 		return Outcome{}, false
 	}
-	o, err := s.readOutcome(id)
+	o, err := s.readOutcome(ctx, id)
 	return o, err == nil
 }

@@ -3,10 +3,6 @@ package uploadstore
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -44,12 +40,10 @@ var ErrUnknown = errors.New("uploadstore: unknown upload")
 
 // Status reports the state of session id.
 func (s *Store) Status(ctx context.Context, id string) (Status, error) {
-	if !ValidID(id) {
+	if !s.be.validID(id) {
 		return Status{}, ErrUnknown
 	}
-	up, err := s.inner.GetUpload(ctx, id)
-	if err == nil {
-		info, _ := up.GetInfo(ctx)
+	if info, err := s.Info(ctx, id); err == nil {
 		st := Status{ID: id, State: StateInProgress, Offset: info.Offset}
 		if info.Offset == 0 {
 			st.State = StatePending
@@ -57,12 +51,12 @@ func (s *Store) Status(ctx context.Context, id string) (Status, error) {
 		if !info.SizeIsDeferred {
 			st.Length = &info.Size
 		}
-		if exp, ok := s.ExpiresAt(id); ok {
+		if exp, ok := s.ExpiresAt(ctx, id); ok {
 			st.ExpiresAt = &exp
 		}
 		return st, nil
 	}
-	o, oerr := s.readOutcome(id)
+	o, oerr := s.readOutcome(ctx, id)
 	if errors.Is(oerr, errNoOutcome) {
 		return Status{}, ErrUnknown
 	}
@@ -78,8 +72,8 @@ func (s *Store) Status(ctx context.Context, id string) (Status, error) {
 
 // ExpiresAt is when session id expires if it makes no more progress: its last
 // write plus the TTL. ok is false for an unknown session.
-func (s *Store) ExpiresAt(id string) (t time.Time, ok bool) {
-	last, ok := s.lastProgress(id)
+func (s *Store) ExpiresAt(ctx context.Context, id string) (t time.Time, ok bool) {
+	last, ok := s.lastProgress(ctx, id)
 	if !ok {
 		return time.Time{}, false
 	}
@@ -89,38 +83,26 @@ func (s *Store) ExpiresAt(id string) (t time.Time, ok bool) {
 // TTL is the configured idle lifetime of an incomplete upload.
 func (s *Store) TTL() time.Duration { return s.ttl }
 
-func (s *Store) lastProgress(id string) (time.Time, bool) {
-	var last time.Time
-	found := false
-	for _, ext := range []string{"", extInfo} {
-		if fi, err := os.Stat(s.path(id, ext)); err == nil {
-			found = true
-			if fi.ModTime().After(last) {
-				last = fi.ModTime()
-			}
+// lastProgress is the later of the last data write (if the backend knows)
+// and the last hash state write (every chunk rewrites it).
+func (s *Store) lastProgress(ctx context.Context, id string) (time.Time, bool) {
+	_, last, err := s.be.getSide(ctx, id, extHash)
+	found := err == nil
+	if t, ok := s.be.lastWrite(ctx, id); ok {
+		found = true
+		if t.After(last) {
+			last = t
 		}
 	}
 	return last, found
 }
 
-// Sessions lists the ids of sessions that have an info file (not ended).
-func (s *Store) Sessions() ([]string, error) {
-	paths, err := filepath.Glob(filepath.Join(s.dir, "*"+extInfo))
-	if err != nil {
-		return nil, fmt.Errorf("uploadstore: list sessions: %w", err)
-	}
-	ids := make([]string, 0, len(paths))
-	for _, p := range paths {
-		if id := strings.TrimSuffix(filepath.Base(p), extInfo); ValidID(id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
-}
+// Sessions lists the ids of live (not ended) sessions.
+func (s *Store) Sessions(ctx context.Context) ([]string, error) { return s.be.sessions(ctx) }
 
 // Info returns the tusd view of a live session.
 func (s *Store) Info(ctx context.Context, id string) (handler.FileInfo, error) {
-	up, err := s.inner.GetUpload(ctx, id)
+	up, err := s.be.core().GetUpload(ctx, id)
 	if err != nil {
 		return handler.FileInfo{}, err
 	}
@@ -128,8 +110,8 @@ func (s *Store) Info(ctx context.Context, id string) (handler.FileInfo, error) {
 }
 
 // Idle reports whether live session id has made no progress for the TTL.
-func (s *Store) Idle(id string, at time.Time) bool {
-	last, ok := s.lastProgress(id)
+func (s *Store) Idle(ctx context.Context, id string, at time.Time) bool {
+	last, ok := s.lastProgress(ctx, id)
 	return ok && at.Sub(last) > s.ttl
 }
 
@@ -137,52 +119,48 @@ func (s *Store) Idle(id string, at time.Time) bool {
 // deleted. The caller holds the upload's lock.
 func (s *Store) Expire(ctx context.Context, info handler.FileInfo) error {
 	o := Outcome{State: StateExpired, UploadID: info.ID, At: now(), Size: info.Size, Offset: info.Offset, Metadata: info.MetaData}
-	if err := s.writeOutcome(o); err != nil {
+	if err := s.writeOutcome(ctx, o); err != nil {
 		return err
 	}
-	return s.remove(info.ID)
+	return s.remove(ctx, info.ID)
 }
 
-// PruneOutcomes removes Outcome records older than the TTL and stray temp
-// files, returning how many records were removed.
-func (s *Store) PruneOutcomes(at time.Time) (int, error) {
-	paths, err := filepath.Glob(filepath.Join(s.dir, "*"+extOutcome+"*"))
+// PruneOutcomes removes Outcome records older than the TTL, returning how
+// many were removed.
+func (s *Store) PruneOutcomes(ctx context.Context, at time.Time) (int, error) {
+	entries, err := s.be.listSide(ctx, extOutcome)
 	if err != nil {
-		return 0, fmt.Errorf("uploadstore: list outcomes: %w", err)
+		return 0, err
 	}
 	n := 0
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil || at.Sub(fi.ModTime()) <= s.ttl {
-			continue
-		}
-		if os.Remove(p) == nil && strings.HasSuffix(p, extOutcome) {
+	for _, e := range entries {
+		if at.Sub(e.ModTime) > s.ttl && s.be.delSide(ctx, e.ID, extOutcome) == nil {
 			n++
 		}
 	}
 	return n, nil
 }
 
-// Orphans removes data and hash files that have no info file (left by a
-// crash between tusd's two creates), returning how many were removed.
-func (s *Store) Orphans() int {
-	entries, err := os.ReadDir(s.dir)
+// Orphans removes hash states that belong to no live session and no ended
+// one (left by a crash between tusd's writes and ours), returning how many
+// were removed. Run it before serving.
+func (s *Store) Orphans(ctx context.Context) int {
+	live, err := s.be.sessions(ctx)
 	if err != nil {
 		return 0
 	}
+	isLive := make(map[string]bool, len(live))
+	for _, id := range live {
+		isLive[id] = true
+	}
+	entries, _ := s.be.listSide(ctx, extHash)
 	n := 0
 	for _, e := range entries {
-		id := strings.TrimSuffix(e.Name(), extHash)
-		if !ValidID(id) {
-			continue
-		}
-		if _, err := os.Stat(s.path(id, extInfo)); errors.Is(err, os.ErrNotExist) {
-			if os.Remove(filepath.Join(s.dir, e.Name())) == nil {
-				n++
-			}
+		if !isLive[e.ID] && s.be.delSide(ctx, e.ID, extHash) == nil {
+			n++
 		}
 	}
-	return n
+	return n + s.orphanData(ctx, isLive)
 }
 
 // OwnerKey is the metadata key holding the subject that created an upload
@@ -192,15 +170,21 @@ const OwnerKey = "tusimg_owner"
 // Owner returns the subject that created session id (live or ended), or ""
 // when it has none or is unknown.
 func (s *Store) Owner(ctx context.Context, id string) string {
-	if !ValidID(id) {
+	if !s.be.validID(id) {
 		return ""
 	}
-	if up, err := s.inner.GetUpload(ctx, id); err == nil {
-		info, _ := up.GetInfo(ctx)
+	if info, err := s.Info(ctx, id); err == nil {
 		return info.MetaData[OwnerKey]
 	}
-	if o, err := s.readOutcome(id); err == nil {
+	if o, err := s.readOutcome(ctx, id); err == nil {
 		return o.Metadata[OwnerKey]
 	}
 	return ""
+}
+
+func (s *Store) orphanData(ctx context.Context, live map[string]bool) int {
+	if o, ok := s.be.(interface{ orphanData(map[string]bool) int }); ok {
+		return o.orphanData(live)
+	}
+	return 0
 }

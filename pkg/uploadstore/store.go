@@ -1,9 +1,10 @@
-// Package uploadstore owns the upload area: it wraps tusd's filestore so that
-// every chunk is fed to an incremental SHA-256 (state persisted next to the
-// upload, so a resumed or restarted upload never re-reads what it hashed),
-// sniffs the first bytes as soon as they arrive, and keeps an Outcome record
-// after a session ends (completed, rejected, expired) so retried requests get
-// the same answer.
+// Package uploadstore owns the upload area: it wraps a tusd store (the
+// filestore, or the s3store for many instances) so that every chunk is fed
+// to an incremental SHA-256 (state persisted next to the upload, so a
+// resumed or restarted upload never re-reads what it hashed), sniffs the
+// first bytes as soon as they arrive, verifies tus Upload-Checksum, and
+// keeps an Outcome record after a session ends (completed, rejected,
+// expired) so retried requests get the same answer.
 //
 // It does not judge images (the Sniff callback does), publish them (see
 // contentstore) or route HTTP. Errors it hands to tusd never carry internal
@@ -15,16 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"time"
 
-	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tusimg/tusimg/pkg/httperr"
 	"github.com/tusimg/tusimg/pkg/reqctx"
@@ -43,7 +40,8 @@ var validID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // Options configures a Store.
 type Options struct {
-	// Dir is the upload directory (DATA/uploads). Created 0750 if missing.
+	// Dir is the upload directory (DATA/uploads) of the filesystem backend.
+	// Created 0750 if missing. Ignored by NewS3.
 	Dir string
 	// SniffLen is how many leading bytes Sniff wants (imagecheck.SniffLen).
 	SniffLen int
@@ -60,16 +58,14 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Store wraps tusd's filestore. It implements handler.DataStore,
+// Store wraps a tusd store. It implements handler.DataStore,
 // handler.TerminaterDataStore and handler.LengthDeferrerDataStore and is safe
 // for concurrent use (tusd's locker serialises requests per upload).
 type Store struct {
-	inner    filestore.FileStore
-	dir      string
+	be       backend
 	sniffLen int
 	sniff    func([]byte) (string, error)
 	log      *slog.Logger
-	filePerm fs.FileMode
 	ttl      time.Duration
 
 	// OnReject, if set, is called with the code of every early rejection.
@@ -79,46 +75,53 @@ type Store struct {
 	digests map[string][32]byte // finished, not yet published: id -> SHA-256
 }
 
-// New opens (creating) the upload directory. If the previous process did not
-// close the store cleanly, persisted hash states are discarded, since bytes
-// they describe may not have reached the disk; resumed uploads re-hash their
-// data once.
+// New opens (creating) a filesystem upload directory. If the previous process
+// did not close the store cleanly, persisted hash states are reset, since
+// bytes they describe may not have reached the disk; resumed uploads re-hash
+// their data once.
 func New(opts Options) (*Store, error) {
+	be, err := newFSBackend(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(be, opts)
+}
+
+func newStore(be backend, opts Options) (*Store, error) {
 	if opts.Log == nil {
 		return nil, errors.New("uploadstore: Options.Log is required")
 	}
-	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("uploadstore: create %s: %w", opts.Dir, err)
-	}
-	inner := filestore.New(opts.Dir)
-	inner.DirModePerm, inner.FileModePerm = 0o750, 0o640
-	s := &Store{inner: inner, dir: opts.Dir, sniffLen: opts.SniffLen, sniff: opts.Sniff,
-		log: opts.Log, filePerm: 0o640, digests: map[string][32]byte{}, ttl: opts.TTL, OnReject: opts.OnReject}
+	s := &Store{be: be, sniffLen: opts.SniffLen, sniff: opts.Sniff, log: opts.Log,
+		digests: map[string][32]byte{}, ttl: opts.TTL, OnReject: opts.OnReject}
 	if s.ttl <= 0 {
 		s.ttl = 24 * time.Hour
 	}
-	marker := filepath.Join(opts.Dir, runMarker)
-	if _, err := os.Stat(marker); err == nil {
-		n := s.dropHashStates()
-		s.log.Warn("uploadstore.unclean_shutdown", "dropped_hash_states", n)
+	clean, err := be.start()
+	if err != nil {
+		return nil, err
 	}
-	if err := os.WriteFile(marker, nil, s.filePerm); err != nil {
-		return nil, fmt.Errorf("uploadstore: write run marker: %w", err)
+	if !clean {
+		n := s.resetHashStates(context.Background())
+		s.log.Warn("uploadstore.unclean_shutdown", "reset_hash_states", n)
 	}
 	return s, nil
 }
 
 // Close marks a clean shutdown. Call it after the HTTP server has stopped.
-func (s *Store) Close() error {
-	return os.Remove(filepath.Join(s.dir, runMarker))
-}
+func (s *Store) Close() error { return s.be.stop() }
 
-func (s *Store) dropHashStates() int {
-	paths, _ := filepath.Glob(filepath.Join(s.dir, "*"+extHash))
-	for _, p := range paths {
-		_ = os.Remove(p)
+// Ready reports whether the upload area is usable.
+func (s *Store) Ready(ctx context.Context) error { return s.be.ready(ctx) }
+
+// resetHashStates makes every persisted hash state start over (offset 0),
+// keeping the sniff result and the session itself.
+func (s *Store) resetHashStates(ctx context.Context) int {
+	entries, _ := s.be.listSide(ctx, extHash)
+	for _, e := range entries {
+		_, st := s.loadHash(ctx, e.ID)
+		_ = s.saveHash(ctx, e.ID, newHash(), hashState{Sniffed: st.Sniffed})
 	}
-	return len(paths)
+	return len(entries)
 }
 
 // UseIn registers the store with a tusd composer as core, terminater and
@@ -129,33 +132,41 @@ func (s *Store) UseIn(c *handler.StoreComposer) {
 	c.UseLengthDeferrer(s)
 }
 
-// Dir returns the upload directory.
-func (s *Store) Dir() string { return s.dir }
+// Source names where a finished upload's bytes are, for publishing.
+func (s *Store) Source(id string) DataSource { return s.be.dataSource(id) }
 
-// DataPath returns the path of id's data file. The id must be valid.
-func (s *Store) DataPath(id string) string { return s.path(id, "") }
-
-func (s *Store) path(id, ext string) string { return filepath.Join(s.dir, id+ext) }
+// OpenData reads the bytes of finished upload id (size bytes).
+func (s *Store) OpenData(ctx context.Context, id string, size int64) (interface {
+	ReadAt(p []byte, off int64) (int, error)
+}, func() error, error) {
+	r, c, err := s.be.openData(ctx, id, size, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, c.Close, nil
+}
 
 // ValidID reports whether id has the form of an upload id.
-func ValidID(id string) bool { return validID.MatchString(id) }
+func (s *Store) ValidID(id string) bool { return s.be.validID(id) }
 
 // NewUpload implements handler.DataStore.
 func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
-	if info.ID != "" && !ValidID(info.ID) {
+	if info.ID != "" && !s.be.validID(info.ID) {
 		return nil, Public(ctx, fmt.Errorf("uploadstore: refusing id %q", info.ID))
 	}
 	info.Storage = nil // never let metadata choose a path
-	up, err := s.inner.NewUpload(ctx, info)
+	up, err := s.be.core().NewUpload(ctx, info)
 	if err != nil {
 		return nil, Public(ctx, err)
 	}
-	return &upload{Upload: up, store: s, id: mustInfo(ctx, up).ID}, nil
-}
-
-func mustInfo(ctx context.Context, up handler.Upload) handler.FileInfo {
-	info, _ := up.GetInfo(ctx) // filestore's GetInfo cannot fail
-	return info
+	info, err = up.GetInfo(ctx)
+	if err != nil {
+		return nil, Public(ctx, err)
+	}
+	if err := s.saveHash(ctx, info.ID, newHash(), hashState{}); err != nil {
+		return nil, Public(ctx, err)
+	}
+	return &upload{Upload: up, store: s, id: info.ID}, nil
 }
 
 // GetUpload implements handler.DataStore. An ended session answers from its
@@ -163,17 +174,17 @@ func mustInfo(ctx context.Context, up handler.Upload) handler.FileInfo {
 // repeat their rejection to PATCH and answer 410 to other methods, expired
 // ones answer 410.
 func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
-	if !ValidID(id) {
+	if !s.be.validID(id) {
 		return nil, handler.ErrNotFound
 	}
-	up, err := s.inner.GetUpload(ctx, id)
+	up, err := s.be.core().GetUpload(ctx, id)
 	if err == nil {
 		return &upload{Upload: up, store: s, id: id}, nil
 	}
 	if !errors.Is(err, handler.ErrNotFound) {
 		return nil, Public(ctx, err)
 	}
-	o, oerr := s.readOutcome(id)
+	o, oerr := s.readOutcome(ctx, id)
 	if errors.Is(oerr, errNoOutcome) {
 		return nil, handler.ErrNotFound
 	}
@@ -209,17 +220,12 @@ func (s *Store) AsLengthDeclarableUpload(up handler.Upload) handler.LengthDeclar
 	return up.(lengthDeclarable)
 }
 
-// Discard deletes every file of session id except its Outcome.
-func (s *Store) Discard(id string) error { return s.remove(id) }
+// Discard deletes every record of session id except its Outcome.
+func (s *Store) Discard(ctx context.Context, id string) error { return s.remove(ctx, id) }
 
-// remove deletes every file of an upload session except its outcome.
-func (s *Store) remove(id string) error {
-	var errs []error
-	for _, ext := range []string{"", extInfo, extHash} {
-		if err := os.Remove(s.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
+// remove deletes an upload session's data and hash state (not its outcome).
+func (s *Store) remove(ctx context.Context, id string) error {
+	errs := []error{s.be.removeData(ctx, id), s.be.delSide(ctx, id, extHash)}
 	s.mu.Lock()
 	delete(s.digests, id)
 	s.mu.Unlock()
@@ -231,10 +237,10 @@ func (s *Store) remove(id string) error {
 func (s *Store) Reject(ctx context.Context, info handler.FileInfo, e *httperr.Error) error {
 	o := Outcome{State: StateRejected, UploadID: info.ID, At: now(), Size: info.Size, Offset: info.Offset,
 		Metadata: info.MetaData, Status: e.Status, Code: e.Code, Message: e.Message, Detail: e.Detail}
-	if err := s.writeOutcome(o); err != nil {
+	if err := s.writeOutcome(ctx, o); err != nil {
 		return err
 	}
-	return s.remove(info.ID)
+	return s.remove(ctx, info.ID)
 }
 
 // Complete ends a session as completed after its data was published (moved
@@ -242,10 +248,10 @@ func (s *Store) Reject(ctx context.Context, info handler.FileInfo, e *httperr.Er
 func (s *Store) Complete(ctx context.Context, info handler.FileInfo, sha, url string) error {
 	o := Outcome{State: StateCompleted, UploadID: info.ID, At: now(), Size: info.Size, Offset: info.Size,
 		Metadata: info.MetaData, SHA256: sha, URL: url}
-	if err := s.writeOutcome(o); err != nil {
+	if err := s.writeOutcome(ctx, o); err != nil {
 		return err
 	}
-	return s.remove(info.ID)
+	return s.remove(ctx, info.ID)
 }
 
 // Digest returns the SHA-256 of a finished upload's size bytes. It comes from
@@ -258,8 +264,8 @@ func (s *Store) Digest(ctx context.Context, id string, size int64) ([32]byte, er
 	if ok {
 		return sum, nil
 	}
-	h, st := s.loadHash(id)
-	if err := s.catchUp(id, h, &st, size); err != nil {
+	h, st := s.loadHash(ctx, id)
+	if err := s.catchUp(ctx, id, h, &st, size, true); err != nil {
 		return sum, err
 	}
 	copy(sum[:], h.Sum(nil))

@@ -2,11 +2,9 @@ package uploadstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -39,85 +37,101 @@ var (
 )
 
 // WriteChunk implements handler.Upload: the bytes are hashed as they pass to
-// the filestore, and the first SniffLen bytes are judged as soon as they are
-// in. A rejected type ends the session right there (bytes deleted).
+// the tusd store, and the first SniffLen bytes are judged as soon as they
+// are in. A rejected type ends the session right there (bytes deleted). With
+// an Upload-Checksum, a mismatching chunk is discarded and answered 460.
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
 	s := u.store
 	info, err := u.Upload.GetInfo(ctx)
 	if err != nil {
 		return 0, Public(ctx, err)
 	}
-	h, st := s.loadHash(u.id)
-	if err := s.catchUp(u.id, h, &st, offset); err != nil {
+	h, st := s.loadHash(ctx, u.id)
+	if err := s.catchUp(ctx, u.id, h, &st, offset, false); err != nil {
 		return 0, Public(ctx, err)
 	}
-	t := &teeReader{r: src, h: h}
 	want, verify := checksumFrom(ctx)
+	if verify && !s.be.canTruncate() {
+		spool, ok, err := spoolVerified(src, want)
+		if err != nil {
+			return 0, Public(ctx, err)
+		}
+		if !ok {
+			return 0, u.discard(ctx, offset)
+		}
+		defer spool.Close()
+		src, verify = spool, false
+	}
+	t := &teeReader{r: src, h: h, lost: st.Lost}
 	if verify {
 		t.chunk = newChecksumHash(want.Alg)
 	}
-	if err := u.prepareSniff(t, st, info, offset); err != nil {
-		return 0, Public(ctx, err)
-	}
+	u.prepareSniff(t, st, info, offset)
 	n, werr := u.Upload.WriteChunk(ctx, offset, t)
 	t.closePipe()
-	if verify && werr == nil && t.rejected == nil && !want.matches(t.chunk) {
-		return 0, u.discard(ctx, offset)
-	}
 	if t.rejected != nil {
 		return n, u.reject(ctx, info, n+offset, t.rejected)
 	}
+	if verify && werr == nil && !want.matches(t.chunk) {
+		return 0, u.discard(ctx, offset)
+	}
+	return n, Public(ctx, u.afterChunk(ctx, t, st, info, offset, n, werr))
+}
+
+// afterChunk persists the hash state (or, for the last chunk, keeps the
+// digest for pre-finish) and returns the error to report.
+func (u *upload) afterChunk(ctx context.Context, t *teeReader, st hashState, info handler.FileInfo, offset, n int64, werr error) error {
+	s := u.store
 	end := offset + n
-	if t.n != n { // the filestore wrote fewer bytes than were hashed
-		_ = os.Remove(s.path(u.id, extHash))
-		return n, Public(ctx, werr)
+	if t.n != n { // the store wrote fewer bytes than were hashed
+		st = hashState{Lost: true, Sniffed: st.Sniffed}
+		_ = s.saveHash(ctx, u.id, newHash(), st)
+		return werr
 	}
-	sniffed := st.Sniffed
+	next := hashState{Offset: end, Sniffed: st.Sniffed, Lost: st.Lost}
 	if t.sniffed != "" {
-		sniffed = t.sniffed
+		next.Sniffed = t.sniffed
 	}
-	if !info.SizeIsDeferred && end == info.Size {
-		s.setDigest(u.id, h) // finished: no need to persist, pre-finish runs next
-	} else if err := s.saveHash(u.id, h, end, sniffed); err != nil && werr == nil {
+	if next.Sniffed == "" && t.want > 0 {
+		next.Prefix = t.prefix
+	}
+	if !info.SizeIsDeferred && end == info.Size && !st.Lost {
+		s.setDigest(u.id, t.h) // finished: pre-finish runs next
+	}
+	if err := s.saveHash(ctx, u.id, t.h, next); err != nil && werr == nil {
 		werr = err
 	}
-	return n, Public(ctx, werr)
+	return werr
 }
 
 // prepareSniff arms t to collect the leading bytes when they have not been
-// judged yet, preloading the part an earlier chunk already stored.
-func (u *upload) prepareSniff(t *teeReader, st hashState, info handler.FileInfo, offset int64) error {
+// judged yet, starting from the prefix earlier chunks left in the state.
+// When the state's prefix does not reach offset (a crash lost it), early
+// sniffing is skipped: pre-finish judges the whole upload anyway.
+func (u *upload) prepareSniff(t *teeReader, st hashState, info handler.FileInfo, offset int64) {
 	s := u.store
-	if s.sniff == nil || st.Sniffed != "" || offset >= int64(s.sniffLen) {
-		return nil
+	if s.sniff == nil || st.Sniffed != "" || offset >= int64(s.sniffLen) || int64(len(st.Prefix)) != offset {
+		return
 	}
 	want := s.sniffLen
 	if !info.SizeIsDeferred && info.Size < int64(want) {
 		want = int(info.Size)
 	}
 	if want == 0 {
-		return nil
+		return
 	}
 	t.want, t.sniff = want, s.sniff
-	t.prefix = make([]byte, offset, want)
-	if offset == 0 {
-		return nil
-	}
-	f, err := os.Open(s.path(u.id, ""))
-	if err != nil {
-		return fmt.Errorf("uploadstore: open for sniff: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.ReadAt(t.prefix, 0); err != nil {
-		return fmt.Errorf("uploadstore: read prefix: %w", err)
-	}
-	return nil
+	t.prefix = append(make([]byte, 0, want), st.Prefix...)
 }
 
-// discard drops a chunk that failed its checksum: the data file is cut back
-// to offset and the hash state, not yet saved, still describes offset.
+// discard drops a chunk that failed its checksum. Backends that can cut the
+// data back do so; the others were handed the chunk only after it was
+// verified (see spoolVerified), so nothing reached them. The hash state was
+// not saved and still describes offset.
 func (u *upload) discard(ctx context.Context, offset int64) error {
-	if err := os.Truncate(u.store.path(u.id, ""), offset); err != nil {
+	if !u.store.be.canTruncate() {
+		// nothing was written: the chunk was verified before (spoolVerified)
+	} else if err := u.store.be.truncate(ctx, u.id, offset); err != nil {
 		return Public(ctx, fmt.Errorf("uploadstore: discard chunk: %w", err))
 	}
 	reqctx.From(ctx).Log.InfoContext(ctx, "upload.checksum_mismatch", "upload_id", u.id, "offset", offset)
@@ -139,7 +153,7 @@ func (u *upload) reject(ctx context.Context, info handler.FileInfo, offset int64
 // FinishUpload implements handler.Upload: it makes sure the digest is known
 // before the pre-finish hook asks for it.
 func (u *upload) FinishUpload(ctx context.Context) error {
-	if o, ended := u.store.Outcome(u.id); ended {
+	if o, ended := u.store.Outcome(ctx, u.id); ended {
 		// tusd tries to finish even after WriteChunk failed; a session that
 		// was just rejected has nothing left to finish.
 		_, err := outcomeUpload(ctx, u.store, o)
@@ -149,20 +163,21 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 	if err != nil {
 		return Public(ctx, err)
 	}
-	if _, err := u.store.Digest(ctx, u.id, info.Size); err != nil {
+	if err := u.Upload.FinishUpload(ctx); err != nil {
 		return Public(ctx, err)
 	}
-	return Public(ctx, u.Upload.FinishUpload(ctx))
+	_, err = u.store.Digest(ctx, u.id, info.Size)
+	return Public(ctx, err)
 }
 
 // Terminate implements handler.TerminatableUpload.
 func (u *upload) Terminate(ctx context.Context) error {
-	return Public(ctx, u.store.remove(u.id))
+	return Public(ctx, u.store.remove(ctx, u.id))
 }
 
 // DeclareLength implements handler.LengthDeclarableUpload.
 func (u *upload) DeclareLength(ctx context.Context, length int64) error {
-	return Public(ctx, u.store.inner.AsLengthDeclarableUpload(u.Upload).DeclareLength(ctx, length))
+	return Public(ctx, u.store.be.lengthDeferrer().AsLengthDeclarableUpload(u.Upload).DeclareLength(ctx, length))
 }
 
 // GetReader is refused: unchecked upload bytes are never served.
@@ -184,7 +199,8 @@ type teeReader struct {
 	rejected *httperr.Error
 	pipe     *pipeHash
 	chunk    hash.Hash // Upload-Checksum of this chunk, if the client sent one
-	noPipe   bool // no pipeline slot was free: hash inline to the end
+	noPipe   bool      // no pipeline slot was free: hash inline to the end
+	lost     bool      // the hash state fell behind: don't hash (see hashState.Lost)
 }
 
 // hash feeds b to the hasher: inline for the first pipeAfter bytes, then
@@ -259,7 +275,9 @@ func (t *teeReader) Read(p []byte) (int, error) {
 	if n <= 0 {
 		return n, err
 	}
-	t.hash(p[:n])
+	if !t.lost {
+		t.hash(p[:n])
+	}
 	if t.chunk != nil {
 		t.chunk.Write(p[:n])
 	}
@@ -302,11 +320,7 @@ func (e *endedUpload) FinishUpload(ctx context.Context) error { return nil }
 
 // Terminate forgets the session; the published image is never touched.
 func (e *endedUpload) Terminate(ctx context.Context) error {
-	err := os.Remove(e.store.path(e.o.UploadID, extOutcome))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return Public(ctx, err)
-	}
-	return nil
+	return Public(ctx, e.store.be.delSide(ctx, e.o.UploadID, extOutcome))
 }
 
 func (e *endedUpload) DeclareLength(ctx context.Context, length int64) error {
