@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tusimg/tusimg/internal/testenv"
 	"github.com/tusimg/tusimg/pkg/config"
 	"github.com/tusimg/tusimg/pkg/server"
 )
@@ -78,19 +79,12 @@ func (ts *TS) Stop(t testing.TB) {
 	}
 }
 
-// InCI reports whether tests run in CI (CI=true), where every external
-// component is required.
-func InCI() bool { return os.Getenv("CI") == "true" }
+// InCI reports whether tests run in CI (see testenv.InCI).
+func InCI() bool { return testenv.InCI() }
 
-// Need skips the test when a component is missing on a developer machine,
-// and fails it in CI, with a message saying how to install it.
+// Need skips locally and fails in CI when a component is missing (see
+// testenv.Need).
 func Need(t testing.TB, ok bool, what, install string) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if InCI() {
-		t.Fatalf("%s is required in CI but missing (install: %s)", what, install)
-	}
-	t.Skipf("%s missing; skipping (install: %s)", what, install)
+	testenv.Need(t, ok, what, install)
 }
