@@ -44,11 +44,14 @@ type Config struct {
 	Auth *auth.Verifier
 }
 
+// Locker is tusd's upload locker plus a non-disturbing try, for the janitor.
+type Locker = uploadstore.TryLocker
+
 // Deps are the parts the hooks wire together. All are required.
 type Deps struct {
 	Checker *imagecheck.Checker
 	Uploads *uploadstore.Store
-	Locker  *uploadstore.Locker
+	Locker  Locker
 	Images  contentstore.Store
 	Metrics *metrics.Metrics
 	Log     *slog.Logger

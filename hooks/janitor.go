@@ -72,8 +72,15 @@ func (h *Hooks) Sweep(ctx context.Context, now time.Time) int {
 		if ctx.Err() != nil {
 			break
 		}
-		if h.Uploads.Idle(ctx, id, now) && h.sweepOne(ctx, id) {
-			expired++
+		idle, ok := h.Uploads.IdleFor(ctx, id, now)
+		switch {
+		case !ok:
+		case idle > h.Uploads.TTL():
+			if h.sweepOne(ctx, id) {
+				expired++
+			}
+		case idle > stalePublish:
+			h.finishStale(ctx, id)
 		}
 	}
 	h.Metrics.Expired(expired)
@@ -91,9 +98,10 @@ func (h *Hooks) sweepOne(ctx context.Context, id string) bool {
 	defer unlock()
 	info, err := h.Uploads.Info(ctx, id)
 	if err != nil {
-		return false
-	}
-	if !info.SizeIsDeferred && info.Offset == info.Size {
+		// Unreadable (e.g. a create that failed half-way on a full disk):
+		// idle past the TTL, so it goes.
+		info = handler.FileInfo{ID: id}
+	} else if !info.SizeIsDeferred && info.Offset == info.Size {
 		_, _ = h.Finish(ctx, info)
 		return false
 	}
@@ -103,6 +111,27 @@ func (h *Hooks) sweepOne(ctx context.Context, id string) bool {
 	}
 	h.Log.Info("upload.expired", "upload_id", id, "offset", info.Offset, "size", info.Size)
 	return true
+}
+
+// stalePublish is how long a complete upload may wait unpublished (its
+// pre-finish failed inside the server) before the janitor retries it.
+const stalePublish = 30 * time.Second
+
+// finishStale publishes a complete session whose pre-finish failed, unless a
+// request holds it.
+func (h *Hooks) finishStale(ctx context.Context, id string) {
+	unlock, ok := h.Locker.TryLock(id)
+	if !ok {
+		return
+	}
+	defer unlock()
+	info, err := h.Uploads.Info(ctx, id)
+	if err != nil || info.SizeIsDeferred || info.Offset != info.Size {
+		return
+	}
+	if _, err := h.Finish(ctx, info); err != nil {
+		h.Log.Warn("janitor.finish", "upload_id", id, "error", err)
+	}
 }
 
 // RunJanitor sweeps every interval until ctx ends.

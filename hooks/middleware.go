@@ -1,13 +1,16 @@
 package hooks
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tusimg/tusimg/pkg/auth"
 	"github.com/tusimg/tusimg/pkg/httperr"
 	"github.com/tusimg/tusimg/pkg/reqctx"
@@ -52,12 +55,11 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 			}
 			ctx = uploadstore.WithChecksum(ctx, sum)
 		}
+		ctx, note := uploadstore.WithNote(ctx)
+		ctx, _ = uploadstore.WithProgress(ctx)
 		r = r.WithContext(ctx)
-		if method == http.MethodPatch && h.replayFinal(w, r, info) {
-			return
-		}
-		next.ServeHTTP(&interceptor{ResponseWriter: w, h: h, method: method, id: strings.Trim(r.URL.Path, "/"), ctx: ctx,
-			baseURL: info.BaseURL}, r)
+		next.ServeHTTP(&interceptor{ResponseWriter: w, h: h, r: r, method: method, id: strings.Trim(r.URL.Path, "/"),
+			ctx: ctx, note: note, baseURL: info.BaseURL}, r)
 	})
 }
 
@@ -128,49 +130,51 @@ func (h *Hooks) setCORS(w http.ResponseWriter, r *http.Request) {
 	hdr.Add("Vary", "Origin")
 }
 
-// replayFinal answers a retried final PATCH of a completed session (the
-// client lost the first answer) with the first answer: 204, the final offset
-// and the Image-* headers. tusd would say 409, since the offset moved on.
-func (h *Hooks) replayFinal(w http.ResponseWriter, r *http.Request, info reqctx.Info) bool {
-	id := strings.Trim(r.URL.Path, "/")
-	o, ok := h.Uploads.Outcome(r.Context(), id)
-	if !ok || o.State != uploadstore.StateCompleted {
-		return false
-	}
-	off, err := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
-	if err != nil || r.ContentLength < 0 || off+r.ContentLength != o.Size {
-		return false
-	}
-	h.setCORS(w, r)
-	hdr := w.Header()
-	hdr.Set("Tus-Resumable", "1.0.0")
-	hdr.Set("Upload-Offset", strconv.FormatInt(o.Size, 10))
-	hdr.Set("Image-Sha256", o.SHA256)
-	hdr.Set("Image-Url", info.BaseURL+o.URL)
-	w.WriteHeader(http.StatusNoContent)
-	return true
-}
-
-// interceptor adjusts tusd's response headers just before they are written.
+// interceptor adjusts tusd's answer just before it is written: extension
+// headers, Upload-Expires, the Image-* headers of a completed session, the
+// first answer again for a retried final PATCH, and the publish of a
+// session that is complete but was not published (an earlier pre-finish
+// failed inside the server). tusd holds the upload's lock meanwhile.
 type interceptor struct {
 	http.ResponseWriter
 	h       *Hooks
+	r       *http.Request
 	method  string
 	id      string
 	baseURL string
 	ctx     context.Context
+	note    *uploadstore.Note
 	once    sync.Once
+	swallow bool // we wrote the body: drop tusd's
 }
 
 func (i *interceptor) WriteHeader(code int) {
-	if code >= 200 {
-		i.once.Do(func() { i.decorate(code) })
+	if code < 200 {
+		i.ResponseWriter.WriteHeader(code)
+		return
 	}
-	i.ResponseWriter.WriteHeader(code)
+	i.once.Do(func() {
+		code, body := i.decorate(code)
+		if i.ctx.Err() != nil {
+			// tusd cut the body short (e.g. the lock was asked for): the
+			// connection cannot be reused safely.
+			i.Header().Set("Connection", "close")
+		}
+		i.ResponseWriter.WriteHeader(code)
+		if body != nil {
+			i.swallow = true
+			if i.method != http.MethodHead {
+				_, _ = i.ResponseWriter.Write(body)
+			}
+		}
+	})
 }
 
 func (i *interceptor) Write(b []byte) (int, error) {
-	i.once.Do(func() { i.decorate(http.StatusOK) })
+	i.WriteHeader(http.StatusOK)
+	if i.swallow {
+		return len(b), nil
+	}
 	return i.ResponseWriter.Write(b)
 }
 
@@ -185,7 +189,9 @@ func (i *interceptor) Flush() {
 	}
 }
 
-func (i *interceptor) decorate(code int) {
+// decorate returns the status to send and, when it replaces tusd's answer,
+// the body.
+func (i *interceptor) decorate(code int) (int, []byte) {
 	hdr := i.Header()
 	switch {
 	case i.method == http.MethodOptions:
@@ -194,23 +200,122 @@ func (i *interceptor) decorate(code int) {
 			hdr.Set("Tus-Checksum-Algorithm", uploadstore.ChecksumAlgorithms)
 		}
 	case code == http.StatusCreated && hdr.Get("Image-Sha256") == "":
-		hdr.Set("Upload-Expires", time.Now().Add(i.h.Uploads.TTL()).UTC().Format(http.TimeFormat))
+		i.setExpires(hdr)
+	case i.method == http.MethodPatch && code == http.StatusConflict:
+		return i.replay(hdr, code)
 	case (i.method == http.MethodPatch || i.method == http.MethodHead) && code < 300 && hdr.Get("Image-Sha256") == "":
-		i.ended(hdr)
+		return i.ended(hdr, code)
 	}
+	return code, nil
 }
 
-// ended sets the Image-* headers of a completed session, or Upload-Expires
-// for a live one.
-func (i *interceptor) ended(hdr http.Header) {
-	if o, ok := i.h.Uploads.Outcome(i.ctx, i.id); ok {
-		if o.State == uploadstore.StateCompleted {
-			hdr.Set("Image-Sha256", o.SHA256)
-			hdr.Set("Image-Url", i.baseURL+o.URL)
-		}
-		return
+func (i *interceptor) setExpires(hdr http.Header) {
+	hdr.Set("Upload-Expires", time.Now().Add(i.h.Uploads.TTL()).UTC().Format(http.TimeFormat))
+}
+
+// replay answers a retried final PATCH of a completed session (the client
+// lost the first answer) with the first answer: 204, the final offset and
+// the Image-* headers, where tusd says 409 since the offset moved on.
+func (i *interceptor) replay(hdr http.Header, code int) (int, []byte) {
+	o := i.note.Outcome
+	off, err := strconv.ParseInt(i.r.Header.Get("Upload-Offset"), 10, 64)
+	if o == nil || o.State != uploadstore.StateCompleted || err != nil || i.r.ContentLength < 0 || off+i.r.ContentLength != o.Size {
+		return code, nil
 	}
-	if exp, ok := i.h.Uploads.ExpiresAt(i.ctx, i.id); ok {
+	if !i.sameAsStored(o.SHA256, off) {
+		return code, nil // another client's bytes, not a retry: tusd's 409 stands
+	}
+	for _, k := range []string{"Content-Type", "Content-Length"} {
+		hdr.Del(k)
+	}
+	hdr.Set("Upload-Offset", strconv.FormatInt(o.Size, 10))
+	i.setImage(hdr, o.SHA256, o.URL)
+	return http.StatusNoContent, []byte{}
+}
+
+// sameAsStored reports whether the request body equals the published image
+// from offset off on: only then is the request a retry of the final chunk.
+func (i *interceptor) sameAsStored(sha string, off int64) bool {
+	obj, err := i.h.Images.Open(i.ctx, sha)
+	if err != nil {
+		return false
+	}
+	defer obj.Close()
+	if _, err := obj.Seek(off, io.SeekStart); err != nil {
+		return false
+	}
+	const block = 32 << 10
+	a, b := make([]byte, block), make([]byte, block)
+	for left := i.r.ContentLength; left > 0; {
+		n := min(block, left)
+		if _, err := io.ReadFull(i.r.Body, a[:n]); err != nil {
+			return false
+		}
+		if _, err := io.ReadFull(obj, b[:n]); err != nil || !bytes.Equal(a[:n], b[:n]) {
+			return false
+		}
+		left -= n
+	}
+	return true
+}
+
+func (i *interceptor) setImage(hdr http.Header, sha, url string) {
+	hdr.Set("Image-Sha256", sha)
+	hdr.Set("Image-Url", i.baseURL+url)
+}
+
+// ended sets the Image-* headers of a completed session, publishes one that
+// is complete but unpublished, or sets Upload-Expires for a live one.
+func (i *interceptor) ended(hdr http.Header, code int) (int, []byte) {
+	if o := i.note.Outcome; o != nil {
+		if o.State != uploadstore.StateCompleted {
+			return code, nil
+		}
+		if i.method == http.MethodPatch && i.r.ContentLength != 0 {
+			// tusd ignores bytes sent to a complete upload; say so.
+			hdr.Del("Content-Length")
+			hdr.Set("Content-Type", "application/json; charset=utf-8")
+			hdr.Set("Connection", "close") // the body was not read
+			e := httperr.New(http.StatusRequestEntityTooLarge, "upload_complete",
+				"this upload is already complete; bytes sent after its end are refused")
+			return e.Status, e.JSON(reqctx.From(i.ctx).ID)
+		}
+		i.setImage(hdr, o.SHA256, o.URL)
+		return code, nil
+	}
+	info := i.note.Info
+	off, err := strconv.ParseInt(hdr.Get("Upload-Offset"), 10, 64)
+	if i.note.Known && !info.SizeIsDeferred && err == nil && off == info.Size {
+		info.Offset = off
+		return i.finishNow(hdr, info, code)
+	}
+	if i.method == http.MethodPatch {
+		i.setExpires(hdr) // progress was just made
+	} else if exp, ok := i.h.Uploads.ExpiresAt(i.ctx, i.id); ok {
 		hdr.Set("Upload-Expires", exp.Format(http.TimeFormat))
 	}
+	return code, nil
+}
+
+// finishNow checks and publishes a complete session whose pre-finish did not
+// get through (a 5xx earlier), so the client never sees "complete" without
+// the image: it gets the Image-* headers, the rejection, or a 503 to retry.
+func (i *interceptor) finishNow(hdr http.Header, info handler.FileInfo, code int) (int, []byte) {
+	rec, err := i.h.Finish(i.ctx, info)
+	if err == nil {
+		i.setImage(hdr, rec.SHA256, rec.URL)
+		return code, nil
+	}
+	e := httperr.As(err)
+	if e.Status >= 500 {
+		i.h.Log.ErrorContext(i.ctx, "upload.finish_retry_failed", "upload_id", info.ID, "error", err)
+		e = httperr.New(http.StatusServiceUnavailable, "publish_pending",
+			"the upload is complete but could not be published yet; retry shortly")
+		hdr.Set("Retry-After", "5")
+	} else if i.method == http.MethodHead {
+		e = httperr.New(http.StatusGone, "upload_rejected", "this upload was rejected: "+e.Message)
+	}
+	hdr.Del("Content-Length")
+	hdr.Set("Content-Type", "application/json; charset=utf-8")
+	return e.Status, e.JSON(reqctx.From(i.ctx).ID)
 }

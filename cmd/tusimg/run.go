@@ -31,6 +31,7 @@ const usage = `tusimg: resumable image upload server
 
 Usage:
   tusimg serve [options]   run the server (see tusimg serve --help)
+  tusimg bench MODE [...]  load generator: large, small, get, gen (see tusimg bench help)
   tusimg token --subject S mint a signed upload token (key from TUSIMG_AUTH_SECRET)
   tusimg health [--url U]  exit 0 if the server's /healthz answers 200 (for container health checks)
   tusimg version           print version information
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[1] {
 	case "serve":
 		return serve(ctx, args[2:], getenv, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, args[2:], stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, args[2:], getenv, stdout, stderr)
 	case "health":

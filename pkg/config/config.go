@@ -61,6 +61,16 @@ type Config struct {
 	TLSKey      string // PEM private key file
 	TLSClientCA string // PEM CA bundle: clients must present a certificate it signed (mTLS)
 
+	Store       string // fs (default: everything under --data) or s3 (uploads and images in a bucket)
+	S3Bucket    string
+	S3Prefix    string // key prefix inside the bucket, e.g. tusimg/
+	S3Endpoint  string // e.g. http://127.0.0.1:7070 for versitygw/MinIO; empty: AWS
+	S3Region    string
+	S3PathStyle bool
+	S3Serve     string        // proxy (stream through tusimg) or redirect (presigned URL)
+	RedisURL    string        // redis://host:port/db for upload locks shared by instances
+	LockTTL     time.Duration // how long a crashed instance's Redis locks outlive it
+
 	CORSOrigins string // regular expression of allowed browser origins
 	IETFDraft   bool   // accept the IETF resumable upload draft next to tus 1.0
 
@@ -97,6 +107,9 @@ func Default() Config {
 		MaxConcurrentUploads: 1024,
 		CreateBurst:          20,
 		CORSOrigins:          ".*",
+		Store:                "fs",
+		S3Serve:              "proxy",
+		LockTTL:              10 * time.Second,
 		LogLevel:             "info",
 		LogFormat:            "text",
 	}
@@ -191,6 +204,27 @@ func (c Config) Validate() error {
 	}
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		bad("tls-client-ca", "needs --tls-cert and --tls-key (mTLS is part of TLS)")
+	}
+	switch c.Store {
+	case "fs":
+	case "s3":
+		if c.S3Bucket == "" {
+			bad("s3-bucket", "is required with --store s3")
+		}
+		if c.S3Endpoint != "" && !strings.HasPrefix(c.S3Endpoint, "http://") && !strings.HasPrefix(c.S3Endpoint, "https://") {
+			bad("s3-endpoint", "must be an http:// or https:// URL, got %q", c.S3Endpoint)
+		}
+	default:
+		bad("store", "must be fs or s3, got %q", c.Store)
+	}
+	if c.S3Serve != "proxy" && c.S3Serve != "redirect" {
+		bad("s3-serve", "must be proxy or redirect, got %q", c.S3Serve)
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		bad("redis-url", "must start with redis:// or rediss://")
+	}
+	if c.LockTTL < 100*time.Millisecond {
+		bad("lock-ttl", "must be at least 100ms, got %s", c.LockTTL)
 	}
 	if c.CreateRate < 0 {
 		bad("create-rate", "must not be negative (0 turns the limit off), got %g", c.CreateRate)

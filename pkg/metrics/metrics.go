@@ -20,7 +20,7 @@ import (
 // Reasons is the fixed set of rejection reason labels.
 var Reasons = []string{"too_large", "empty", "type_not_allowed", "extension_mismatch",
 	"declared_type_mismatch", "corrupt_image", "dimensions_too_large", "too_many_frames",
-	"trailing_data", "checksum_mismatch", "bad_metadata", "other"}
+	"trailing_data", "checksum_mismatch", "bad_metadata", "too_busy", "rate_limited", "other"}
 
 // Types is the fixed set of image type labels.
 var Types = []string{"jpeg", "png", "gif", "webp", "other"}

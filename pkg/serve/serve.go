@@ -17,7 +17,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tusimg/tusimg/pkg/contentstore"
 	"github.com/tusimg/tusimg/pkg/httperr"
@@ -55,6 +57,11 @@ type Options struct {
 	// sent with images: "cross-origin" (default, any site may embed them),
 	// "same-site" or "same-origin" (to forbid hotlinking by other sites).
 	CrossOriginResourcePolicy string
+	// Redirect, when set, answers with a temporary redirect to the URL it
+	// returns (e.g. a presigned S3 URL) instead of streaming the bytes; the
+	// redirect may be cached for maxAge. A matching If-None-Match still gets
+	// 304 without a redirect.
+	Redirect func(ctx context.Context, rec contentstore.Record) (url string, maxAge time.Duration, err error)
 }
 
 // Handler serves published images; it implements http.Handler and is safe
@@ -102,6 +109,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errNotFound)
 		return
 	}
+	if h.opts.Redirect != nil {
+		h.redirect(w, r, rec)
+		return
+	}
 	obj, err := h.store.Open(ctx, sha)
 	if err != nil {
 		h.fail(w, r, storeError(err))
@@ -119,6 +130,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnServe != nil {
 		h.opts.OnServe(cw.n)
 	}
+}
+
+// redirect sends the client to where the bytes are served from.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, rec contentstore.Record) {
+	etag := `"` + rec.SHA256 + `"`
+	if inm := r.Header.Get("If-None-Match"); inm == etag || inm == "*" || strings.Contains(inm, etag) {
+		h.setHeaders(w.Header(), rec)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	url, maxAge, err := h.opts.Redirect(r.Context(), rec)
+	if err != nil {
+		h.fail(w, r, storeError(err))
+		return
+	}
+	w.Header().Set("Location", url)
+	w.Header().Set("Cache-Control", "private, max-age="+strconv.Itoa(int(maxAge/time.Second)))
+	w.Header().Set("ETag", etag)
+	w.WriteHeader(http.StatusFound)
 }
 
 // setHeaders sets every image header except those ServeContent owns

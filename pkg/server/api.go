@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -155,12 +156,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if err := s.images.Ready(r.Context()); err != nil {
-		fail(w, r, httperr.New(http.StatusServiceUnavailable, "not_ready", "image store is not usable").WithCause(err))
-		return
-	}
-	if err := s.uploads.Ready(r.Context()); err != nil {
-		fail(w, r, httperr.New(http.StatusServiceUnavailable, "not_ready", "upload store is not usable").WithCause(err))
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.readyErr(ctx); err != nil {
+		fail(w, r, httperr.New(http.StatusServiceUnavailable, "not_ready", "a store is not usable").WithCause(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

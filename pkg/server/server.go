@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/tusimg/tusimg/hooks"
@@ -23,6 +25,7 @@ import (
 	"github.com/tusimg/tusimg/pkg/config"
 	"github.com/tusimg/tusimg/pkg/contentstore"
 	"github.com/tusimg/tusimg/pkg/imagecheck"
+	"github.com/tusimg/tusimg/pkg/limit"
 	"github.com/tusimg/tusimg/pkg/metrics"
 	"github.com/tusimg/tusimg/pkg/reqctx"
 	"github.com/tusimg/tusimg/pkg/serve"
@@ -39,13 +42,18 @@ type Server struct {
 	metrics     *metrics.Metrics
 	checker     *imagecheck.Checker
 	uploads     *uploadstore.Store
-	locker      *uploadstore.Locker
+	locker      hooks.Locker
+	redis       *redis.Client
 	images      contentstore.Store
+	s3images    *contentstore.S3 // set with --store s3 (redirect serving)
 	hooks       *hooks.Hooks
 	tusd        *handler.Handler
 	tmpDir      string
 	handler     http.Handler
 	auth        *auth.Verifier
+	recovered   atomic.Bool // startup recovery done: uploads accepted
+	busy        *limit.Concurrency
+	creates     *limit.RateLimiter
 	tls         *tls.Config
 }
 
@@ -57,7 +65,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, metrics: metrics.New(), locker: uploadstore.NewLocker(), accessLevel: slog.LevelInfo}
+	s := &Server{cfg: cfg, log: log, metrics: metrics.New(), accessLevel: slog.LevelInfo}
 	if err := s.prepareData(); err != nil {
 		return nil, err
 	}
@@ -65,20 +73,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if s.checker, err = imagecheck.New(cfg.Policy()); err != nil {
 		return nil, err
 	}
-	fs, err := contentstore.NewFS(filepath.Join(cfg.Data, "images"), log)
-	if err != nil {
-		return nil, fmt.Errorf("content store: %w", err)
-	}
-	// Test-only: crash tests (kill -9) pause publishing at its crash window.
-	if d, err := time.ParseDuration(os.Getenv("TUSIMG_TEST_PUBLISH_PAUSE")); err == nil && d > 0 {
-		fs.PublishPause = d
-		log.Warn("test.publish_pause", "pause", d.String())
-	}
-	s.images = fs
-	s.uploads, err = uploadstore.New(uploadstore.Options{Dir: filepath.Join(cfg.Data, "uploads"),
-		SniffLen: imagecheck.SniffLen, Sniff: s.checker.Sniff, OnReject: s.metrics.Rejected, TTL: cfg.UploadTTL, Log: log})
-	if err != nil {
-		return nil, fmt.Errorf("upload store: %w", err)
+	if err := s.openStores(); err != nil {
+		return nil, err
 	}
 	origins, err := cfg.CORSRegexp()
 	if err != nil {
@@ -100,7 +96,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metrics.RegisterTusd(s.tusd.Metrics)
-	s.handler = s.routes()
+	if err := s.newLimits(origins); err != nil {
+		return nil, err
+	}
+	s.handler = limit.BodyDeadline(cfg.NetworkTimeout, s.routes())
 	return s, nil
 }
 
@@ -142,7 +141,7 @@ func unwrapPath(err error) error {
 func (s *Server) newTusd() (*handler.Handler, error) {
 	composer := handler.NewStoreComposer()
 	s.uploads.UseIn(composer)
-	s.locker.UseIn(composer)
+	composer.UseLocker(s.locker)
 	origins, err := s.cfg.CORSRegexp()
 	if err != nil {
 		return nil, err
@@ -183,11 +182,11 @@ func corsConfig(origins *regexp.Regexp) handler.CorsConfig {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	tus := http.StripPrefix("/files/", s.hooks.Middleware(s.tusd))
-	mux.Handle("/files/", s.wrap("tus", tus))
-	img := serve.New(s.images, serve.Options{OnServe: s.metrics.Served,
-		RequestID: func(r *http.Request) string { return reqctx.From(r.Context()).ID }}, s.log)
+	mux.Handle("/files/", s.wrap("tus", s.guard(s.whenRecovered(tus))))
+	img := serve.New(s.images, s.serveOptions(), s.log)
 	mux.Handle("GET /i/{name}", s.wrap("image", s.readAuth(img)))
-	mux.Handle("POST /api/v1/images", s.wrap("api_upload_image", s.requireAuth(http.HandlerFunc(s.postImage))))
+	mux.Handle("POST /api/v1/images", s.wrap("api_upload_image",
+		s.guard(s.whenRecovered(s.requireAuth(http.HandlerFunc(s.postImage))))))
 	mux.Handle("GET /api/v1/images", s.wrap("api_list_images", s.readAuth(http.HandlerFunc(s.listImages))))
 	mux.Handle("GET /api/v1/images/{sha}", s.wrap("api_get_image", s.readAuth(http.HandlerFunc(s.getImage))))
 	mux.Handle("GET /api/v1/uploads/{id}", s.wrap("api_upload_status", s.requireAuth(http.HandlerFunc(s.uploadStatus))))
@@ -235,3 +234,34 @@ func getOnly(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// serveOptions configures the read handler; with --s3-serve redirect it
+// sends clients to presigned S3 URLs (valid 15 minutes, cached 10).
+func (s *Server) serveOptions() serve.Options {
+	o := serve.Options{OnServe: s.metrics.Served,
+		RequestID: func(r *http.Request) string { return reqctx.From(r.Context()).ID }}
+	if s.s3images != nil && s.cfg.S3Serve == "redirect" {
+		o.Redirect = func(ctx context.Context, rec contentstore.Record) (string, time.Duration, error) {
+			url, err := s.s3images.PresignGet(ctx, rec.SHA256, 15*time.Minute)
+			return url, 10 * time.Minute, err
+		}
+	}
+	return o
+}
+
+// newLimits builds the upload concurrency limit and the per-IP creation rate
+// limit (shared by the tus and one-shot routes).
+func (s *Server) newLimits(origins *regexp.Regexp) error {
+	rj := limit.Rejection{CORSOrigins: origins, CORSExpose: corsConfig(origins).ExposeHeaders, OnReject: s.metrics.Rejected,
+		RequestID: func(r *http.Request) string { return reqctx.From(r.Context()).ID }}
+	var err error
+	if s.busy, err = limit.NewConcurrency(s.cfg.MaxConcurrentUploads, limit.ConcurrencyOptions{Rejection: rj}); err != nil {
+		return err
+	}
+	s.creates, err = limit.NewRateLimiter(s.cfg.CreateRate, s.cfg.CreateBurst, s.cfg.TrustProxy, limit.RateOptions{Rejection: rj})
+	return err
+}
+
+// guard applies the limits; refusals never reach tusd, so it never reads
+// a refused body.
+func (s *Server) guard(h http.Handler) http.Handler { return s.creates.Wrap(s.busy.Wrap(h)) }

@@ -3,6 +3,7 @@ package uploadstore
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 )
@@ -73,11 +74,8 @@ func (k *lock) Lock(ctx context.Context, requestRelease func()) error {
 			return nil
 		}
 		k.l.mu.Unlock()
-		held.requestRelease()
-		select {
-		case <-ctx.Done():
-			return handler.ErrFileLocked
-		case <-held.released:
+		if err := waitRelease(ctx, held); err != nil {
+			return err
 		}
 	}
 }
@@ -89,4 +87,22 @@ func (k *lock) Unlock() error {
 		k.e = nil
 	}
 	return nil
+}
+
+// waitRelease asks the holder to let go, again every 250 ms (a Polite
+// holder ignores the request while it is receiving bytes), until it does or
+// ctx ends.
+func waitRelease(ctx context.Context, held *lockEntry) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		held.requestRelease()
+		select {
+		case <-ctx.Done():
+			return handler.ErrFileLocked
+		case <-held.released:
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -111,8 +111,14 @@ func (s *Store) Info(ctx context.Context, id string) (handler.FileInfo, error) {
 
 // Idle reports whether live session id has made no progress for the TTL.
 func (s *Store) Idle(ctx context.Context, id string, at time.Time) bool {
+	d, ok := s.IdleFor(ctx, id, at)
+	return ok && d > s.ttl
+}
+
+// IdleFor is how long live session id has made no progress at time at.
+func (s *Store) IdleFor(ctx context.Context, id string, at time.Time) (time.Duration, bool) {
 	last, ok := s.lastProgress(ctx, id)
-	return ok && at.Sub(last) > s.ttl
+	return at.Sub(last), ok
 }
 
 // Expire ends live session id as expired: an Outcome is kept, the bytes are

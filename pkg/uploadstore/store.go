@@ -13,6 +13,8 @@ package uploadstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -155,15 +157,22 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 		return nil, Public(ctx, fmt.Errorf("uploadstore: refusing id %q", info.ID))
 	}
 	info.Storage = nil // never let metadata choose a path
+	if info.ID == "" {
+		// We choose the (object) id, so a failed create can be cleaned up.
+		info.ID = newObjectID()
+	}
+	objectID := info.ID
 	up, err := s.be.core().NewUpload(ctx, info)
-	if err != nil {
-		return nil, Public(ctx, err)
+	if err == nil {
+		info, err = up.GetInfo(ctx)
 	}
-	info, err = up.GetInfo(ctx)
-	if err != nil {
-		return nil, Public(ctx, err)
+	if err == nil {
+		err = s.saveHash(ctx, info.ID, newHash(), hashState{})
 	}
-	if err := s.saveHash(ctx, info.ID, newHash(), hashState{}); err != nil {
+	if err != nil {
+		if rerr := s.be.removeData(ctx, objectID); rerr != nil {
+			s.log.Warn("upload.create_cleanup", "upload_id", objectID, "error", rerr)
+		}
 		return nil, Public(ctx, err)
 	}
 	return &upload{Upload: up, store: s, id: info.ID}, nil
@@ -177,8 +186,16 @@ func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error
 	if !s.be.validID(id) {
 		return nil, handler.ErrNotFound
 	}
+	note := noteFrom(ctx)
 	up, err := s.be.core().GetUpload(ctx, id)
+	var info handler.FileInfo
 	if err == nil {
+		// s3store's GetUpload is lazy: existence shows in GetInfo (cached
+		// in the upload for tusd's own call).
+		info, err = up.GetInfo(ctx)
+	}
+	if err == nil {
+		note.Known, note.Info = true, info
 		return &upload{Upload: up, store: s, id: id}, nil
 	}
 	if !errors.Is(err, handler.ErrNotFound) {
@@ -191,6 +208,7 @@ func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error
 	if oerr != nil {
 		return nil, Public(ctx, oerr)
 	}
+	note.Known, note.Outcome = true, &o
 	return outcomeUpload(ctx, s, o)
 }
 
@@ -278,4 +296,11 @@ func (s *Store) setDigest(id string, h hash.Hash) {
 	s.mu.Lock()
 	s.digests[id] = sum
 	s.mu.Unlock()
+}
+
+// newObjectID returns 32 random hex characters, the form tusd's stores use.
+func newObjectID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -62,7 +62,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		defer spool.Close()
 		src, verify = spool, false
 	}
-	t := &teeReader{r: src, h: h, lost: st.Lost}
+	t := &teeReader{r: src, h: h, lost: st.Lost, progress: progressFrom(ctx)}
 	if verify {
 		t.chunk = newChecksumHash(want.Alg)
 	}
@@ -201,6 +201,7 @@ type teeReader struct {
 	chunk    hash.Hash // Upload-Checksum of this chunk, if the client sent one
 	noPipe   bool      // no pipeline slot was free: hash inline to the end
 	lost     bool      // the hash state fell behind: don't hash (see hashState.Lost)
+	progress *Progress // when the request last received bytes (see Polite)
 }
 
 // hash feeds b to the hasher: inline for the first pipeAfter bytes, then
@@ -277,6 +278,9 @@ func (t *teeReader) Read(p []byte) (int, error) {
 	}
 	if !t.lost {
 		t.hash(p[:n])
+	}
+	if t.progress != nil {
+		t.progress.Touch()
 	}
 	if t.chunk != nil {
 		t.chunk.Write(p[:n])
