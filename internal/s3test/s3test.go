@@ -28,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tusimg/tusimg/internal/testenv"
 )
 
 // Install is the command that installs the pinned versitygw.
@@ -64,7 +66,7 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := Binary()
-	need(t, bin != "", "versitygw", Install)
+	testenv.Need(t, bin != "", "versitygw", Install)
 	dir := t.TempDir()
 	s := &Server{
 		t: t, bin: bin, dir: filepath.Join(dir, "root"), Region: "us-east-1",
@@ -275,21 +277,6 @@ func xattrSupported(dir string) bool {
 	}
 	_ = syscall.Removexattr(dir, name)
 	return true
-}
-
-// need skips the test when a component is missing on a developer machine and
-// fails it in CI (CI=true). It is testserver.Need, repeated here because
-// importing internal/testserver would pull in pkg/server and make in-package
-// tests of the stores an import cycle.
-func need(t testing.TB, ok bool, what, install string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required in CI but missing (install: %s)", what, install)
-	}
-	t.Skipf("%s missing; skipping (install: %s)", what, install)
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's two output streams,
