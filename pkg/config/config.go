@@ -68,6 +68,7 @@ type Config struct {
 	S3Region    string
 	S3PathStyle bool
 	S3Serve     string        // proxy (stream through tusimg) or redirect (presigned URL)
+	S3CacheSize ByteSize      // local disk cache of served S3 images under DATA/s3cache; 0: off
 	RedisURL    string        // redis://host:port/db for upload locks shared by instances
 	LockTTL     time.Duration // how long a crashed instance's Redis locks outlive it
 
@@ -109,6 +110,7 @@ func Default() Config {
 		CORSOrigins:          ".*",
 		Store:                "fs",
 		S3Serve:              "proxy",
+		S3CacheSize:          1 << 30,
 		LockTTL:              10 * time.Second,
 		LogLevel:             "info",
 		LogFormat:            "text",
@@ -222,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		bad("redis-url", "must start with redis:// or rediss://")
+	}
+	if c.S3CacheSize < 0 {
+		bad("s3-cache-size", "must not be negative (0 turns the cache off), got %d", c.S3CacheSize)
 	}
 	if c.LockTTL < 100*time.Millisecond {
 		bad("lock-ttl", "must be at least 100ms, got %s", c.LockTTL)

@@ -61,6 +61,7 @@ func (c *Config) options() []option {
 		{"s3-region", "S3 region (empty: from the AWS config, else us-east-1)", (*stringValue)(&c.S3Region)},
 		{"s3-path-style", "address the bucket in the URL path (most S3-compatible servers need it)", (*boolValue)(&c.S3PathStyle)},
 		{"s3-serve", "serve images from S3 by proxy (stream through tusimg) or redirect (presigned URL)", (*stringValue)(&c.S3Serve)},
+		{"s3-cache-size", "local disk cache (under --data) of images served from S3, checked by hash; 0 turns it off", &c.S3CacheSize},
 		{"redis-url", "Redis URL for upload locks shared by several instances (redis://host:6379/0)", (*stringValue)(&c.RedisURL)},
 		{"lock-ttl", "Redis locks of a crashed instance free themselves after this long", (*durationValue)(&c.LockTTL)},
 		{"cors-origins", "regular expression of browser origins allowed to upload (anchored)", (*stringValue)(&c.CORSOrigins)},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -66,6 +67,15 @@ func (s *Server) openS3(uopts uploadstore.Options) error {
 	if err != nil {
 		return fmt.Errorf("content store: %w", err)
 	}
+	if s.cfg.S3CacheSize > 0 {
+		if err := st.UseDiskCache(filepath.Join(s.cfg.Data, "s3cache"), int64(s.cfg.S3CacheSize)); err != nil {
+			return fmt.Errorf("--s3-cache-size: %w", err)
+		}
+	}
+	// Test-only: crash tests pause publishing at its crash window.
+	if d, err := time.ParseDuration(os.Getenv("TUSIMG_TEST_PUBLISH_PAUSE")); err == nil && d > 0 {
+		st.PublishPause = d
+	}
 	s.images, s.s3images = st, st
 	if s.uploads, err = uploadstore.NewS3(client, o, uopts); err != nil {
 		return fmt.Errorf("upload store: %w", err)
@@ -81,6 +91,7 @@ func (s *Server) openLocker() error {
 		s.locker = uploadstore.Polite(uploadstore.NewLocker(), politeIdle)
 		return nil
 	}
+	redis.SetLogger(redisLogger{s.log})
 	opt, err := redis.ParseURL(s.cfg.RedisURL)
 	if err != nil {
 		return fmt.Errorf("--redis-url: %v", err)
@@ -141,4 +152,12 @@ func (s *Server) whenRecovered(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// redisLogger sends go-redis's own messages (e.g. "failed to dial" while
+// Redis is down) to our structured log instead of stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis.client", "message", fmt.Sprintf(format, v...))
 }
