@@ -54,6 +54,9 @@ type backend interface {
 	// removeData deletes id's data and tusd's records of it, whatever state
 	// they are in (also after the data was moved away by publishing).
 	removeData(ctx context.Context, id string) error
+	// sessionsByHash says whether sessions are listed from the hash states,
+	// so a new upload needs one at once.
+	sessionsByHash() bool
 	// sessions lists the ids of live upload sessions.
 	sessions(ctx context.Context) ([]string, error)
 	// dataSource names the finished data for publishing: a local path, or

@@ -111,6 +111,8 @@ func (b *fsBackend) listSide(ctx context.Context, ext string) ([]sideEntry, erro
 	return out, nil
 }
 
+func (b *fsBackend) sessionsByHash() bool { return false }
+
 func (b *fsBackend) sessions(ctx context.Context) ([]string, error) {
 	entries, err := b.listSide(ctx, extInfo)
 	if err != nil {

@@ -127,6 +127,8 @@ func (b *s3Backend) listSide(ctx context.Context, ext string) ([]sideEntry, erro
 	return out, nil
 }
 
+func (b *s3Backend) sessionsByHash() bool { return true }
+
 // sessions are the uploads with a hash state (written at creation, removed
 // when the session ends).
 func (b *s3Backend) sessions(ctx context.Context) ([]string, error) {

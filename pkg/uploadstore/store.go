@@ -166,7 +166,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	if err == nil {
 		info, err = up.GetInfo(ctx)
 	}
-	if err == nil {
+	if err == nil && s.be.sessionsByHash() {
 		err = s.saveHash(ctx, info.ID, newHash(), hashState{})
 	}
 	if err != nil {

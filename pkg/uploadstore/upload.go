@@ -95,8 +95,12 @@ func (u *upload) afterChunk(ctx context.Context, t *teeReader, st hashState, inf
 	if next.Sniffed == "" && t.want > 0 {
 		next.Prefix = t.prefix
 	}
-	if !info.SizeIsDeferred && end == info.Size && !st.Lost {
-		s.setDigest(u.id, t.h) // finished: pre-finish runs next
+	if werr == nil && !info.SizeIsDeferred && end == info.Size && !st.Lost {
+		// Finished: pre-finish runs next in this request. The state is not
+		// saved; after a crash, Digest continues from the last saved state
+		// over the data, which is complete by then.
+		s.setDigest(u.id, t.h)
+		return nil
 	}
 	if err := s.saveHash(ctx, u.id, t.h, next); err != nil && werr == nil {
 		werr = err
