@@ -76,3 +76,12 @@ type DataSource struct {
 	Bucket string // S3 bucket (S3 uploads)
 	Key    string // S3 object key (S3 uploads)
 }
+
+// idsOf returns the ids of entries.
+func idsOf(entries []sideEntry) []string {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	return ids
+}

@@ -115,14 +115,7 @@ func (b *fsBackend) sessionsByHash() bool { return false }
 
 func (b *fsBackend) sessions(ctx context.Context) ([]string, error) {
 	entries, err := b.listSide(ctx, extInfo)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(entries))
-	for i, e := range entries {
-		ids[i] = e.ID
-	}
-	return ids, nil
+	return idsOf(entries), err
 }
 
 func (b *fsBackend) openData(ctx context.Context, id string, size int64, complete bool) (io.ReaderAt, io.Closer, error) {

@@ -133,14 +133,7 @@ func (b *s3Backend) sessionsByHash() bool { return true }
 // when the session ends).
 func (b *s3Backend) sessions(ctx context.Context) ([]string, error) {
 	entries, err := b.listSide(ctx, extHash)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(entries))
-	for i, e := range entries {
-		ids[i] = e.ID
-	}
-	return ids, nil
+	return idsOf(entries), err
 }
 
 // openData reads finished uploads only: s3store cannot read the parts of an
