@@ -1,77 +1,35 @@
 package server_test
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tusimg/tusimg/internal/testserver"
+	"github.com/tusimg/tusimg/internal/tustest"
 )
 
-// tusReq sends one tus request and returns the response with its body read.
+// tusReq sends one tus request (see tustest.Req).
 func tusReq(t *testing.T, method, url string, hdr map[string]string, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body == nil {
-		req.Body = http.NoBody
-	}
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	for k, v := range hdr {
-		if v == "" {
-			req.Header.Del(k)
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return tustest.Req(t, method, url, hdr, body)
 }
 
-func metadata(kv ...string) string {
-	var parts []string
-	for i := 0; i+1 < len(kv); i += 2 {
-		parts = append(parts, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
-	}
-	return strings.Join(parts, ",")
-}
+func metadata(kv ...string) string { return tustest.Metadata(kv...) }
 
 // create POSTs a new upload of size bytes and returns its absolute URL.
 func create(t *testing.T, ts *testserver.TS, size int, meta string) string {
 	t.Helper()
-	resp, body := tusReq(t, "POST", ts.URL+"/files/", map[string]string{
-		"Upload-Length": strconv.Itoa(size), "Upload-Metadata": meta}, nil)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /files/: status %d, body %s", resp.StatusCode, body)
-	}
-	loc := resp.Header.Get("Location")
-	if !strings.HasPrefix(loc, ts.URL+"/files/") {
-		t.Fatalf("Location %q is not under %s/files/", loc, ts.URL)
-	}
-	return loc
+	return tustest.Create(t, ts.URL, size, meta)
 }
 
 func patch(t *testing.T, url string, offset int, chunk []byte) (*http.Response, []byte) {
 	t.Helper()
-	return tusReq(t, "PATCH", url, map[string]string{
-		"Upload-Offset": strconv.Itoa(offset), "Content-Type": "application/offset+octet-stream"}, chunk)
+	return tustest.Patch(t, url, offset, chunk)
 }
 
 func readTestdata(t *testing.T, name string) []byte {
@@ -83,24 +41,16 @@ func readTestdata(t *testing.T, name string) []byte {
 	return b
 }
 
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
+func sha(b []byte) string { return tustest.SHA256(b) }
 
-// apiError decodes our JSON error body.
+// apiError decodes our JSON error body; anything else fails the test.
 func apiError(t *testing.T, body []byte) (code, message string) {
 	t.Helper()
-	var e struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(body, &e); err != nil {
+	code, message, ok := tustest.APIError(body)
+	if !ok {
 		t.Fatalf("error body is not our JSON: %q", body)
 	}
-	return e.Error.Code, e.Error.Message
+	return code, message
 }
 
 // files lists the regular files under dir (relative paths, sorted).

@@ -9,9 +9,6 @@ package hostile_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -24,71 +21,35 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tusimg/tusimg/internal/testserver"
+	"github.com/tusimg/tusimg/internal/tustest"
 )
 
 // client is a plain HTTP client with a bound on every exchange, so a server
 // that hangs fails the test instead of hanging it.
-var client = &http.Client{Timeout: 30 * time.Second}
+var client = tustest.Client
 
-// tusReq sends one tus request (Tus-Resumable: 1.0.0 unless hdr sets it to
-// "") and returns the response with its body read.
+// tusReq sends one tus request (see tustest.Req).
 func tusReq(t testing.TB, method, url string, hdr map[string]string, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	var rd io.Reader = http.NoBody
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	for k, v := range hdr {
-		if v == "" {
-			req.Header.Del(k)
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return tustest.Req(t, method, url, hdr, body)
 }
 
-// metadata encodes tus Upload-Metadata from key, value pairs.
-func metadata(kv ...string) string {
-	var parts []string
-	for i := 0; i+1 < len(kv); i += 2 {
-		parts = append(parts, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
-	}
-	return strings.Join(parts, ",")
-}
+func metadata(kv ...string) string { return tustest.Metadata(kv...) }
 
 // create POSTs a new upload of size bytes and returns its absolute URL.
 func create(t testing.TB, ts *testserver.TS, size int, meta string) string {
 	t.Helper()
-	resp, body := tusReq(t, "POST", ts.URL+"/files/", map[string]string{
-		"Upload-Length": strconv.Itoa(size), "Upload-Metadata": meta}, nil)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /files/: status %d, body %s", resp.StatusCode, body)
-	}
-	return resp.Header.Get("Location")
+	return tustest.Create(t, ts.URL, size, meta)
 }
 
 func patch(t testing.TB, url string, offset int, chunk []byte) (*http.Response, []byte) {
 	t.Helper()
-	return tusReq(t, "PATCH", url, map[string]string{
-		"Upload-Offset": strconv.Itoa(offset), "Content-Type": "application/offset+octet-stream"}, chunk)
+	return tustest.Patch(t, url, offset, chunk)
 }
 
 // upload creates an upload of b and sends it in one PATCH.
@@ -106,23 +67,12 @@ func readTestdata(t testing.TB, name string) []byte {
 	return b
 }
 
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
+func sha(b []byte) string { return tustest.SHA256(b) }
 
 // apiError decodes our JSON error body (code "" when it is not one).
 func apiError(body []byte) (code, message string) {
-	var e struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(body, &e) != nil {
-		return "", ""
-	}
-	return e.Error.Code, e.Error.Message
+	code, message, _ = tustest.APIError(body)
+	return code, message
 }
 
 // uploadID is the last path element of an upload URL.
