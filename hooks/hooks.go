@@ -206,8 +206,10 @@ func (h *Hooks) Publish(ctx context.Context, in Input) (contentstore.Record, err
 		return contentstore.Record{}, fmt.Errorf("hooks: publish %s: %w", sha, err)
 	}
 	h.Metrics.Published(stored.Ext, deduped, time.Since(start).Seconds())
-	log.InfoContext(ctx, "image.published", "sha256", sha, "upload_id", in.UploadID, "type", stored.Type,
-		"size", stored.Size, "deduped", deduped)
+	if log.Enabled(ctx, slog.LevelInfo) { // else the arguments would still be boxed
+		log.InfoContext(ctx, "image.published", "sha256", sha, "upload_id", in.UploadID, "type", stored.Type,
+			"size", stored.Size, "deduped", deduped)
+	}
 	return stored, nil
 }
 

@@ -28,6 +28,7 @@ import (
 func (h *Hooks) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := reqctx.From(r.Context())
+		orig := info
 		method := r.Method
 		if o := r.Header.Get("X-HTTP-Method-Override"); method == http.MethodPost && o != "" {
 			method = o
@@ -46,7 +47,10 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 			defer h.Metrics.UploadDone()
 		}
 		info.Method = method
-		ctx := reqctx.With(r.Context(), info)
+		ctx := r.Context()
+		if info != orig { // a method override or an authenticated subject
+			ctx = reqctx.With(ctx, info)
+		}
 		if v := r.Header.Get("Upload-Checksum"); v != "" && (method == http.MethodPatch || method == http.MethodPost) {
 			sum, err := uploadstore.ParseChecksum(v)
 			if err != nil {
@@ -55,8 +59,7 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 			}
 			ctx = uploadstore.WithChecksum(ctx, sum)
 		}
-		ctx, note := uploadstore.WithNote(ctx)
-		ctx, _ = uploadstore.WithProgress(ctx)
+		ctx, note, _ := uploadstore.WithRequest(ctx)
 		r = r.WithContext(ctx)
 		next.ServeHTTP(&interceptor{ResponseWriter: w, h: h, r: r, method: method, id: strings.Trim(r.URL.Path, "/"),
 			ctx: ctx, note: note, baseURL: info.BaseURL}, r)

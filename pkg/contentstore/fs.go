@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -54,13 +55,16 @@ var errCorruptRecord = errors.New("corrupt record")
 //
 // FS is safe for concurrent use, except Recover (see there).
 type FS struct {
-	dir   string
-	tmp   string
-	log   *slog.Logger
-	link  func(oldname, newname string) error // os.Link; replaced by tests
-	locks [256]sync.Mutex                     // striped by the hash's first byte
-	idx   *index
-	cache *recordCache
+	dir      string
+	cleanDir string   // filepath.Clean(dir)
+	root     *os.File // dir, open: images are opened relative to it (see openImage)
+	rootFD   int      // root's descriptor
+	tmp      string
+	log      *slog.Logger
+	link     func(oldname, newname string) error // os.Link; replaced by tests
+	locks    [256]sync.Mutex                     // striped by the hash's first byte
+	idx      *index
+	cache    *recordCache
 
 	// PublishPause, when positive, makes PublishFile sleep after the bytes
 	// are in place and before the record is written: the crash window that
@@ -82,15 +86,21 @@ func NewFS(dir string, log *slog.Logger) (*FS, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &FS{
-		dir:   dir,
-		tmp:   filepath.Join(dir, tmpDirName),
-		log:   log,
-		link:  os.Link,
-		cache: newRecordCache(cacheRecords),
+		dir:      dir,
+		cleanDir: strings.TrimSuffix(filepath.Clean(dir), string(filepath.Separator)), // "/" becomes ""
+		tmp:      filepath.Join(dir, tmpDirName),
+		log:      log,
+		link:     os.Link,
+		cache:    newRecordCache(cacheRecords),
 	}
 	if err := os.MkdirAll(s.tmp, dirPerm); err != nil {
 		return nil, fmt.Errorf("contentstore: create %s: %w", s.tmp, err)
 	}
+	root, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("contentstore: open %s: %w", dir, err)
+	}
+	s.root, s.rootFD = root, int(root.Fd())
 	start := time.Now()
 	idx, err := s.buildIndex(context.Background())
 	if err != nil {
@@ -108,14 +118,22 @@ func ValidSHA256(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
+	bad := byte(0)
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
+		bad |= notLowerHex[s[i]]
+	}
+	return bad == 0
+}
+
+// notLowerHex is 1 for every byte that is not one of 0-9a-f.
+var notLowerHex = func() (t [256]byte) {
+	for i := range t {
+		if (i < '0' || i > '9') && (i < 'a' || i > 'f') {
+			t[i] = 1
 		}
 	}
-	return true
-}
+	return t
+}()
 
 // paths returns the shard directory, bytes path and record path of a valid sha.
 func (s *FS) paths(sha string) (shard, blob, rec string) {
@@ -160,30 +178,45 @@ func (s *FS) Get(ctx context.Context, sha string) (Record, error) {
 // implements syscall.Conn and io.WriterTo: net/http's sendfile fast path
 // applies when it is served with http.ServeContent.
 func (s *FS) Open(ctx context.Context, sha string) (Object, error) {
-	if !ValidSHA256(sha) {
+	k, ok := keyOf(sha)
+	if !ok {
 		return nil, fmt.Errorf("contentstore: open: malformed hash: %w", ErrNotFound)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	at, ok := s.idx.lookup(sha)
+	at, ok := s.idx.lookupKey(k)
 	if !ok {
 		return nil, fmt.Errorf("contentstore: open %s: %w", sha, ErrNotFound)
 	}
-	_, blob, _ := s.paths(sha)
-	f, err := os.Open(blob)
+	obj, err := s.openImage(sha, at.time())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("contentstore: open %s: %w", sha, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("contentstore: open %s: %w", blob, err)
+		return nil, fmt.Errorf("contentstore: open %s: %w", sha, err)
+	}
+	return obj, nil
+}
+
+// blobPath is paths' blob alone, without the Join's Clean.
+func (s *FS) blobPath(sha string) string {
+	sep := string(filepath.Separator)
+	return s.cleanDir + sep + sha[0:2] + sep + sha[2:4] + sep + sha
+}
+
+// openFileObject opens name as an *os.File based Object; a zero mod is
+// taken from the file.
+func openFileObject(name string, mod time.Time) (Object, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("contentstore: stat %s: %w", blob, err)
+		return nil, err
 	}
-	mod := at.time()
 	if mod.IsZero() {
 		mod = st.ModTime()
 	}

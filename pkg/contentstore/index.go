@@ -30,8 +30,18 @@ func keyOf(sha string) (k hashKey, ok bool) {
 	if !ValidSHA256(sha) {
 		return k, false
 	}
-	_, _ = hex.Decode(k[:], []byte(sha))
+	for i := range k { // hex.Decode without the []byte copy of sha
+		k[i] = unhex(sha[2*i])<<4 | unhex(sha[2*i+1])
+	}
 	return k, true
+}
+
+// unhex is the value of a lowercase hex digit.
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
 }
 
 type entry struct {
@@ -82,6 +92,11 @@ func (x *index) lookup(sha string) (stamp, bool) {
 	if !ok {
 		return stamp{}, false
 	}
+	return x.lookupKey(k)
+}
+
+// lookupKey is lookup for a decoded hash.
+func (x *index) lookupKey(k hashKey) (stamp, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	at, ok := x.at[k]

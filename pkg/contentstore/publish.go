@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -16,8 +17,9 @@ import (
 //
 //  1. srcPath (a regular file, not a symlink) is fsynced; rec.Size, when
 //     non-zero, must equal its size, and is filled in when zero.
-//  2. Under a per-hash lock: when a usable record and the bytes already
-//     exist, srcPath is removed and the stored record returned (deduped).
+//  2. Under a per-hash lock: when the index knows the hash and a usable
+//     record and the bytes exist, srcPath is removed and the stored record
+//     returned (deduped).
 //  3. The bytes get their name: srcPath is hard-linked to ab/cd/<sha256>
 //     (same file system: O(1), no copy) or, when linking is impossible
 //     (EXDEV, no hard links), copied to root/.tmp/, fsynced and renamed
@@ -43,7 +45,7 @@ func (s *FS) PublishFile(ctx context.Context, srcPath string, rec Record) (Recor
 	if err := ctx.Err(); err != nil {
 		return Record{}, false, err
 	}
-	size, err := syncSource(srcPath)
+	size, perm, err := syncSource(srcPath)
 	if err != nil {
 		return Record{}, false, err
 	}
@@ -60,30 +62,52 @@ func (s *FS) PublishFile(ctx context.Context, srcPath string, rec Record) (Recor
 	if err := os.MkdirAll(shardDir, dirPerm); err != nil {
 		return Record{}, false, fmt.Errorf("contentstore: create %s: %w", shardDir, err)
 	}
-	old, found, err := s.existing(sha, blob, recPath)
-	if err != nil {
-		return Record{}, false, err
-	}
-	if found {
-		if err := removeSource(srcPath); err != nil {
+	if _, known := s.idx.lookup(sha); known {
+		// Only then can a usable record exist: the index holds every
+		// one (NewFS reads them all, publishing adds). Anything else on
+		// disk under this hash is replaced below.
+		old, found, err := s.existing(sha, blob, recPath)
+		if err != nil {
 			return Record{}, false, err
 		}
-		s.log.Debug("contentstore.deduped", "sha256", sha)
-		return old, true, nil
+		if found {
+			if err := removeSource(srcPath); err != nil {
+				return Record{}, false, err
+			}
+			s.log.Debug("contentstore.deduped", "sha256", sha)
+			return old, true, nil
+		}
 	}
-	if err := s.placeBytes(srcPath, shardDir, blob); err != nil {
-		return Record{}, false, err
-	}
-	if s.PublishPause > 0 {
-		time.Sleep(s.PublishPause)
-	}
-	if err := writeRecord(shardDir, recPath, rec); err != nil {
+	if err := s.place(srcPath, perm, shardDir, blob, recPath, rec); err != nil {
 		return Record{}, false, err
 	}
 	s.idx.add(sha, rec.UploadedAt)
 	s.cache.put(sha, rec)
 	s.log.Debug("contentstore.published", "sha256", sha, "size", size, "type", rec.Type)
 	return rec, false, removeSource(srcPath)
+}
+
+// place does steps 3 and 4 of PublishFile, fsyncing the shard directory
+// after each through one descriptor.
+func (s *FS) place(src string, perm fs.FileMode, shardDir, blob, recPath string, rec Record) error {
+	dir, err := openDirSyncer(shardDir)
+	if err != nil {
+		return err
+	}
+	defer dir.close()
+	if err := s.placeBytes(src, perm, blob); err != nil {
+		return err
+	}
+	if err := dir.sync(); err != nil {
+		return err
+	}
+	if s.PublishPause > 0 {
+		time.Sleep(s.PublishPause)
+	}
+	if err := writeRecord(shardDir, recPath, rec); err != nil {
+		return err
+	}
+	return dir.sync()
 }
 
 func withDefaults(rec Record, size int64) Record {
@@ -98,26 +122,6 @@ func withDefaults(rec Record, size int64) Record {
 		}
 	}
 	return rec
-}
-
-// syncSource checks that path is a regular file, fsyncs it and returns its size.
-func syncSource(path string) (int64, error) {
-	st, err := os.Lstat(path)
-	if err != nil {
-		return 0, fmt.Errorf("contentstore: publish source: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return 0, fmt.Errorf("contentstore: publish source %s: not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("contentstore: publish source: %w", err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return 0, fmt.Errorf("contentstore: fsync %s: %w", path, err)
-	}
-	return st.Size(), nil
 }
 
 // existing returns the stored record when sha is fully published. A record
@@ -144,22 +148,22 @@ func (s *FS) existing(sha, blob, recPath string) (Record, bool, error) {
 	return rec, true, nil
 }
 
-// placeBytes gives src the name blob (see PublishFile, step 3).
-func (s *FS) placeBytes(src, shardDir, blob string) error {
-	err := s.linkInto(src, blob)
+// placeBytes gives src (whose permission bits are perm) the name blob
+// (see PublishFile, step 3); the caller fsyncs the directory.
+func (s *FS) placeBytes(src string, perm fs.FileMode, blob string) error {
+	err := s.linkInto(src, perm, blob)
 	if err != nil && linkUnsupported(err) {
 		s.log.Debug("contentstore.copy_fallback", "src", src, "err", err)
 		err = s.copyInto(src, blob)
 	}
-	if err != nil {
-		return err
-	}
-	return syncDir(shardDir)
+	return err
 }
 
-func (s *FS) linkInto(src, blob string) error {
-	if err := os.Chmod(src, filePerm); err != nil {
-		return fmt.Errorf("contentstore: chmod %s: %w", src, err)
+func (s *FS) linkInto(src string, perm fs.FileMode, blob string) error {
+	if perm != filePerm {
+		if err := os.Chmod(src, filePerm); err != nil {
+			return fmt.Errorf("contentstore: chmod %s: %w", src, err)
+		}
 	}
 	err := s.link(src, blob)
 	if errors.Is(err, fs.ErrExist) { // orphan bytes of an interrupted publish
@@ -200,22 +204,26 @@ func (s *FS) copyInto(src, blob string) error {
 	})
 }
 
-// writeRecord writes rec as JSON to path through a temp file in dir, which
-// must be path's directory, and fsyncs dir.
+// writeRecord writes rec as JSON to path (in dir) through a temp file in
+// dir: written, fsynced, renamed. The caller holds the hash's lock, so the
+// temp name (.tmp-<sha256>.json, removed by Recover if a crash leaves it)
+// is the publish's own. The caller fsyncs dir.
 func writeRecord(dir, path string, rec Record) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("contentstore: encode record %s: %w", rec.SHA256, err)
 	}
 	b = append(b, '\n')
-	err = writeAtomic(dir, path, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
-	if err != nil {
-		return err
+	tmp := filepath.Join(dir, tmpPrefix+rec.SHA256+recordSuffix)
+	err = writeFileSync(tmp, b, filePerm)
+	if err == nil {
+		err = rename(tmp, path)
 	}
-	return syncDir(dir)
+	if err != nil {
+		_ = unlink(tmp)
+		return fmt.Errorf("contentstore: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // writeAtomic creates a temp file (mode 0640) in tmpDir, fills it with fill,
@@ -246,22 +254,9 @@ func writeAtomic(tmpDir, path string, fill func(io.Writer) error) error {
 	return nil
 }
 
-// syncDir fsyncs a directory, making renames and links in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("contentstore: open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("contentstore: fsync dir %s: %w", dir, err)
-	}
-	return nil
-}
-
 // removeSource removes a published or deduped source; a missing one is fine.
 func removeSource(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := unlink(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("contentstore: remove source %s: %w", path, err)
 	}
 	return nil

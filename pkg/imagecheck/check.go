@@ -51,6 +51,7 @@ func (c *Checker) Check(ctx context.Context, r io.ReaderAt, size int64, m Meta) 
 		return Result{}, err
 	}
 	s := newSource(r, size)
+	defer s.release()
 	prefix, err := s.at(0, int(min(size, SniffLen)))
 	if err != nil {
 		return Result{}, httperr.Internal(err)

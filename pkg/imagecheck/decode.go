@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"sync"
 
 	"golang.org/x/image/webp"
 )
@@ -44,6 +45,8 @@ const bufSize = 16 << 10
 // fuzzed, but this package feeds them hostile input all day.
 func guard(rd io.Reader, f func(io.Reader) error) (err error) {
 	tr := &trackReader{r: rd}
+	br := readBufs.Get().(*bufio.Reader)
+	br.Reset(tr)
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("imagecheck: decoder panic: %v", v)
@@ -51,9 +54,14 @@ func guard(rd io.Reader, f func(io.Reader) error) (err error) {
 		if tr.err != nil {
 			err = &readError{err: tr.err}
 		}
+		br.Reset(nil)
+		readBufs.Put(br)
 	}()
-	return f(bufio.NewReaderSize(tr, bufSize))
+	return f(br)
 }
+
+// readBufs recycles the decoders' read buffers (two per checked upload).
+var readBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
 
 // decodeConfig reads the image header: dimensions only, no pixels.
 func decodeConfig(typ string, s *source) (image.Config, error) {
@@ -88,7 +96,9 @@ func decodeConfig(typ string, s *source) (image.Config, error) {
 }
 
 // decodeFull decodes every pixel of every frame and checks the decoded size
-// matches the header's w x h. Animated WebP frames are decoded one by one.
+// matches the header's w x h. Animated WebP frames are decoded one by one;
+// PNGs go through scanPNG, which decodes as image/png does but keeps one
+// row instead of the image.
 func decodeFull(typ string, r io.ReaderAt, size int64, w, h int, lay layout) error {
 	if typ == TypeWebP && lay.webpFrames != nil {
 		for _, f := range lay.webpFrames {
@@ -105,14 +115,17 @@ func decodeFull(typ string, r io.ReaderAt, size int64, w, h int, lay layout) err
 			err error
 		)
 		switch typ {
+		case TypePNG:
+			var pw, ph int
+			pw, ph, err = scanPNG(rd)
+			b = image.Rect(0, 0, pw, ph)
+			return err
 		case TypeGIF:
 			var g *gif.GIF
 			if g, err = gif.DecodeAll(rd); err == nil {
 				b = image.Rect(0, 0, g.Config.Width, g.Config.Height)
 			}
 			return err
-		case TypePNG:
-			m, err = png.Decode(rd)
 		case TypeJPEG:
 			m, err = jpeg.Decode(rd)
 		case TypeWebP:

@@ -3,6 +3,7 @@ package imagecheck
 import (
 	"encoding/binary"
 	"io"
+	"sync"
 )
 
 // windowSize is the size of the read-ahead window of a source. Structure
@@ -22,6 +23,20 @@ type source struct {
 
 func newSource(r io.ReaderAt, size int64) *source {
 	return &source{r: r, size: size}
+}
+
+// windows recycles full-size windows: every checked upload of 32 KiB or
+// more needs one.
+var windows = sync.Pool{New: func() any { b := make([]byte, windowSize); return &b }}
+
+// release hands a full-size window back for reuse; s and every slice it
+// returned must not be used afterwards.
+func (s *source) release() {
+	if cap(s.buf) == windowSize {
+		b := s.buf[:windowSize]
+		windows.Put(&b)
+	}
+	s.buf = nil
 }
 
 // at returns the n bytes (n <= windowSize) at off. The slice is valid until
@@ -57,7 +72,11 @@ func (s *source) from(off int64) ([]byte, error) {
 func (s *source) fill(off int64) error {
 	n := int(min(int64(windowSize), s.size-off))
 	if cap(s.buf) < n {
-		s.buf = make([]byte, min(int64(windowSize), s.size))
+		if s.size >= windowSize {
+			s.buf = *windows.Get().(*[]byte)
+		} else {
+			s.buf = make([]byte, s.size)
+		}
 	}
 	s.buf = s.buf[:n]
 	m, err := s.r.ReadAt(s.buf, off)

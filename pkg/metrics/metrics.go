@@ -9,6 +9,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -37,7 +38,8 @@ type Metrics struct {
 	duration        *prometheus.HistogramVec
 	serveBytes      prometheus.Counter
 	inFlight        prometheus.Gauge
-	reasons, types  map[string]bool
+	reasons         map[string]bool
+	publishedByType map[string]prometheus.Counter // the series of Types, resolved once
 }
 
 // New creates the registry with Go and process collectors and our metrics.
@@ -63,15 +65,16 @@ func New() *Metrics {
 			Help: "Image bytes written by the read handler."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tusimg_uploads_in_flight",
 			Help: "Upload requests (POST/PATCH with a body) being processed now."}),
-		reasons: set(Reasons), types: set(Types),
+		reasons: set(Reasons),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.published, m.rejected, m.dedup, m.publishDuration, m.expired, m.requests, m.duration, m.serveBytes, m.inFlight)
 	for _, r := range Reasons {
 		m.rejected.WithLabelValues(r)
 	}
+	m.publishedByType = make(map[string]prometheus.Counter, len(Types))
 	for _, t := range Types {
-		m.published.WithLabelValues(t)
+		m.publishedByType[t] = m.published.WithLabelValues(t)
 	}
 	return m
 }
@@ -103,10 +106,11 @@ func (m *Metrics) Published(ext string, deduped bool, seconds float64) {
 	if ext == "jpg" {
 		ext = "jpeg"
 	}
-	if !m.types[ext] {
-		ext = "other"
+	c, ok := m.publishedByType[ext]
+	if !ok {
+		c = m.publishedByType["other"]
 	}
-	m.published.WithLabelValues(ext).Inc()
+	c.Inc()
 	if deduped {
 		m.dedup.Inc()
 	}
@@ -132,6 +136,42 @@ func (m *Metrics) Served(n int64) { m.serveBytes.Add(float64(n)) }
 func (m *Metrics) Request(route string, code int, seconds float64) {
 	m.requests.WithLabelValues(route, codeLabel(code)).Inc()
 	m.duration.WithLabelValues(route).Observe(seconds)
+}
+
+// Route returns the recorder of one route's requests: Route(r).Request(c, s)
+// counts like Request(r, c, s), without looking the series up by their
+// label values on every request. Safe for concurrent use.
+func (m *Metrics) Route(route string) *Route { return &Route{m: m, route: route} }
+
+// Route records the requests of one route; see Metrics.Route.
+type Route struct {
+	m        *Metrics
+	route    string
+	duration atomic.Pointer[prometheus.Observer]
+	byCode   [600]atomic.Pointer[prometheus.Counter] // index 0: "other"
+}
+
+// Request records one finished request with status code and duration.
+// A series is created on first use, as with Metrics.Request.
+func (r *Route) Request(code int, seconds float64) {
+	i := code
+	if i < 100 || i > 599 {
+		i = 0
+	}
+	c := r.byCode[i].Load()
+	if c == nil {
+		v := r.m.requests.WithLabelValues(r.route, codeLabel(code))
+		c = &v
+		r.byCode[i].Store(c)
+	}
+	(*c).Inc()
+	d := r.duration.Load()
+	if d == nil {
+		v := r.m.duration.WithLabelValues(r.route)
+		d = &v
+		r.duration.Store(d)
+	}
+	(*d).Observe(seconds)
 }
 
 // UploadStarted and UploadDone track in-flight upload requests.

@@ -13,7 +13,6 @@ package serve
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -113,22 +112,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirect(w, r, rec)
 		return
 	}
-	obj, err := h.store.Open(ctx, sha)
-	if err != nil {
-		h.fail(w, r, storeError(err))
-		return
-	}
+	// One allocation for the lazy object and the writer that opens it.
+	st := &struct {
+		obj lazyObject
+		bw  bodyWriter
+	}{obj: lazyObject{store: h.store, ctx: ctx, sha: sha, size: rec.Size}}
+	obj := &st.obj
 	defer obj.Close()
-
-	h.setHeaders(w.Header(), rec)
 	modtime := rec.UploadedAt
-	if modtime.IsZero() {
-		modtime = obj.ModTime()
+	if rec.Size <= 0 || modtime.IsZero() {
+		// An old record without them: take both from the bytes.
+		o, err := h.store.Open(ctx, sha)
+		if err != nil {
+			h.fail(w, r, storeError(err))
+			return
+		}
+		obj.obj, obj.size = o, o.Size()
+		if modtime.IsZero() {
+			modtime = o.ModTime()
+		}
 	}
-	cw := &countingWriter{ResponseWriter: w}
-	http.ServeContent(cw, r, "", modtime, obj)
-	if h.opts.OnServe != nil {
-		h.opts.OnServe(cw.n)
+	h.setHeaders(w.Header(), rec)
+	bw := &st.bw
+	*bw = bodyWriter{ResponseWriter: w, h: h, r: r, obj: obj}
+	http.ServeContent(bw, r, "", modtime, obj)
+	if h.opts.OnServe != nil && !bw.failed {
+		h.opts.OnServe(bw.n)
 	}
 }
 
@@ -152,18 +161,22 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, rec contentst
 }
 
 // setHeaders sets every image header except those ServeContent owns
-// (Content-Length, Content-Range, Accept-Ranges, Last-Modified).
+// (Content-Length, Content-Range, Accept-Ranges, Last-Modified). The values
+// share one allocation; each has capacity 1, so Header.Add copies it.
 func (h *Handler) setHeaders(hd http.Header, rec contentstore.Record) {
 	ctype, safe := servedType(rec.Type)
-	hd.Set("Content-Type", ctype)
+	v := make([]string, 7)
+	v[0], v[1], v[2], v[3], v[4], v[5], v[6] = ctype, `"`+rec.SHA256+`"`, cacheControl, "nosniff", csp,
+		h.opts.CrossOriginResourcePolicy, "attachment"
+	hd["Content-Type"] = v[0:1:1]
 	if !safe {
-		hd.Set("Content-Disposition", "attachment")
+		hd["Content-Disposition"] = v[6:7:7]
 	}
-	hd.Set("ETag", `"`+rec.SHA256+`"`)
-	hd.Set("Cache-Control", cacheControl)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Security-Policy", csp)
-	hd.Set("Cross-Origin-Resource-Policy", h.opts.CrossOriginResourcePolicy)
+	hd["Etag"] = v[1:2:2]
+	hd["Cache-Control"] = v[2:3:3]
+	hd["X-Content-Type-Options"] = v[3:4:4]
+	hd["Content-Security-Policy"] = v[4:5:5]
+	hd["Cross-Origin-Resource-Policy"] = v[5:6:6]
 }
 
 // imageName returns the requested name, unescaped.
@@ -203,29 +216,3 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, e *httperr.Error)
 	}
 	httperr.Write(w, r, e, id)
 }
-
-// countingWriter counts body bytes written through it. It forwards ReadFrom
-// so that ServeContent's io.CopyN still reaches the connection's ReadFrom
-// and the kernel's sendfile path; Unwrap lets http.ResponseController reach
-// the original writer.
-type countingWriter struct {
-	http.ResponseWriter
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
-	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
-		n, err := rf.ReadFrom(src)
-		c.n += n
-		return n, err
-	}
-	return io.Copy(struct{ io.Writer }{c}, src) // Write counts
-}
-
-func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

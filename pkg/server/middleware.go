@@ -2,6 +2,7 @@ package server
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -10,31 +11,48 @@ import (
 )
 
 // wrap gives every request a request id (X-Request-ID, echoed), a logger
-// carrying it, the public base URL, and records route metrics.
+// carrying it, the public base URL, and records route metrics and the
+// access log line.
 func (s *Server) wrap(route string, h http.Handler) http.Handler {
+	rm := s.metrics.Route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := cleanRequestID(r.Header.Get("X-Request-ID"))
+		id := cleanRequestID(r.Header.Get(requestIDHeader))
 		if id == "" {
 			id = reqctx.NewID()
 		}
-		w.Header().Set("X-Request-ID", id)
-		log := s.log.With("request_id", id)
+		st := &requestState{sw: statusWriter{ResponseWriter: w}, log: idHandler{inner: s.log.Handler(), id: id}, idValue: [1]string{id}}
+		w.Header()[requestIDHeader] = st.idValue[:]
+		log := slog.New(&st.log)
 		ctx := reqctx.With(r.Context(), reqctx.Info{ID: id, Method: r.Method, Log: log, BaseURL: s.baseURL(r)})
-		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r.WithContext(ctx))
-		if sw.code == 0 {
-			sw.code = http.StatusOK
+		h.ServeHTTP(&st.sw, r.WithContext(ctx))
+		code := st.sw.code
+		if code == 0 {
+			code = http.StatusOK
 		}
 		d := time.Since(start)
-		s.metrics.Request(route, sw.code, d.Seconds())
+		rm.Request(code, d.Seconds())
 		level := s.accessLevel
-		if sw.code >= 500 {
+		if code >= 500 {
 			level = errorLevel
 		}
-		log.Log(ctx, level, "http.request", "method", r.Method, "path", r.URL.Path, "route", route,
-			"status", sw.code, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
+		if log.Enabled(ctx, level) { // else the attributes would still be built
+			log.LogAttrs(ctx, level, "http.request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("route", route), slog.Int("status", code),
+				slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", r.RemoteAddr))
+		}
 	})
+}
+
+// requestIDHeader is X-Request-ID in the canonical spelling of Go's header
+// maps, so reading and setting it need not re-spell it on every request.
+const requestIDHeader = "X-Request-Id"
+
+// requestState is what wrap allocates per request, in one piece.
+type requestState struct {
+	sw      statusWriter
+	log     idHandler
+	idValue [1]string // the X-Request-ID header value (capacity 1: Add copies)
 }
 
 // cleanRequestID accepts a client's id only if short and plain.
@@ -67,8 +85,16 @@ func (s *Server) baseURL(r *http.Request) string {
 			host = h
 		}
 	}
-	return scheme + "://" + host
+	// Clients mostly name the same host: keep the last answer.
+	if last := s.lastBase.Load(); last != nil && last.scheme == scheme && last.host == host {
+		return last.base
+	}
+	base := scheme + "://" + host
+	s.lastBase.Store(&baseURLEntry{scheme: scheme, host: host, base: base})
+	return base
 }
+
+type baseURLEntry struct{ scheme, host, base string }
 
 // statusWriter remembers the status code. It keeps io.ReaderFrom (sendfile)
 // and lets http.ResponseController reach the connection through Unwrap.

@@ -52,6 +52,7 @@ type Server struct {
 	handler     http.Handler
 	auth        *auth.Verifier
 	recovered   atomic.Bool // startup recovery done: uploads accepted
+	lastBase    atomic.Pointer[baseURLEntry]
 	busy        *limit.Concurrency
 	creates     *limit.RateLimiter
 	tls         *tls.Config

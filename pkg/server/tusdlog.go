@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"slices"
 
 	expslog "golang.org/x/exp/slog"
 )
@@ -11,9 +12,16 @@ import (
 // log/slog logger, so they share its format and destination. Records below
 // minLevel are dropped: tusd's per-request info lines duplicate our access
 // log.
+//
+// tusd derives a logger with the method, path and request id for every
+// request; WithAttrs only remembers them (pending, in order, from parent
+// to child) and they are converted and handed to the destination when a
+// record is actually logged, which at the default levels is almost never.
 type tusdHandler struct {
 	to       slog.Handler
 	minLevel expslog.Level
+	parent   *tusdHandler // holds earlier pending attributes, or nil
+	pending  []expslog.Attr
 }
 
 func newTusdLogger(to *slog.Logger, debug bool) *expslog.Logger {
@@ -34,19 +42,33 @@ func (h *tusdHandler) Handle(ctx context.Context, r expslog.Record) error {
 		out.AddAttrs(convertAttr(a))
 		return true
 	})
-	return h.to.Handle(ctx, out)
+	return h.resolved().Handle(ctx, out)
+}
+
+// resolved returns the destination with the pending attributes added.
+func (h *tusdHandler) resolved() slog.Handler {
+	var conv []slog.Attr
+	for p := h; p != nil; p = p.parent {
+		for i := len(p.pending) - 1; i >= 0; i-- {
+			conv = append(conv, convertAttr(p.pending[i]))
+		}
+	}
+	if len(conv) == 0 {
+		return h.to
+	}
+	slices.Reverse(conv)
+	return h.to.WithAttrs(conv)
 }
 
 func (h *tusdHandler) WithAttrs(attrs []expslog.Attr) expslog.Handler {
-	conv := make([]slog.Attr, len(attrs))
-	for i, a := range attrs {
-		conv[i] = convertAttr(a)
+	if len(attrs) == 0 {
+		return h
 	}
-	return &tusdHandler{to: h.to.WithAttrs(conv), minLevel: h.minLevel}
+	return &tusdHandler{to: h.to, minLevel: h.minLevel, parent: h, pending: attrs}
 }
 
 func (h *tusdHandler) WithGroup(name string) expslog.Handler {
-	return &tusdHandler{to: h.to.WithGroup(name), minLevel: h.minLevel}
+	return &tusdHandler{to: h.resolved().WithGroup(name), minLevel: h.minLevel}
 }
 
 func convertAttr(a expslog.Attr) slog.Attr {

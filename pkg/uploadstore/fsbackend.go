@@ -19,9 +19,13 @@ import (
 // with side records as files beside them: <id>, <id>.info (tusd), <id>.hash,
 // <id>.outcome (ours).
 type fsBackend struct {
-	store filestore.FileStore
+	store *filestore.FileStore // a pointer: the value in an interface is copied to the heap at each call
 	dir   string
 	perm  fs.FileMode
+	// dirFile is dir, open for fsync (durable side records): one system
+	// call per record instead of an open, an fsync and a close. Closed by
+	// the garbage collector with the backend.
+	dirFile *os.File
 }
 
 func newFSBackend(dir string) (*fsBackend, error) {
@@ -30,7 +34,11 @@ func newFSBackend(dir string) (*fsBackend, error) {
 	}
 	st := filestore.New(dir)
 	st.DirModePerm, st.FileModePerm = 0o750, 0o640
-	return &fsBackend{store: st, dir: dir, perm: 0o640}, nil
+	d, err := openFile(dir, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("uploadstore: open %s: %w", dir, err)
+	}
+	return &fsBackend{store: &st, dir: dir, perm: 0o640, dirFile: d}, nil
 }
 
 func (b *fsBackend) core() handler.DataStore                         { return b.store }
@@ -41,7 +49,7 @@ func (b *fsBackend) path(id, ext string) string                      { return fi
 func (b *fsBackend) dataSource(id string) DataSource                 { return DataSource{Path: b.path(id, "")} }
 
 func (b *fsBackend) getSide(ctx context.Context, id, ext string) ([]byte, time.Time, error) {
-	f, err := os.Open(b.path(id, ext))
+	f, err := openFile(b.path(id, ext), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, time.Time{}, errNoSide
 	}
@@ -63,34 +71,43 @@ func (b *fsBackend) getSide(ctx context.Context, id, ext string) ([]byte, time.T
 func (b *fsBackend) putSide(ctx context.Context, id, ext string, data []byte, durable bool) error {
 	final := b.path(id, ext)
 	if !durable { // a torn write leaves an unparsable record, treated as absent
-		if err := os.WriteFile(final, data, b.perm); err != nil {
+		if err := writeFile(final, data, b.perm, false); err != nil {
 			return fmt.Errorf("uploadstore: write %s%s: %w", id, ext, err)
 		}
 		return nil
 	}
 	tmp := final + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, b.perm)
-	if err != nil {
-		return fmt.Errorf("uploadstore: create %s%s: %w", id, ext, err)
+	err := writeFile(tmp, data, b.perm, true)
+	if err == nil {
+		err = rename(tmp, final)
 	}
-	if _, err = f.Write(data); err == nil {
+	if err != nil {
+		_ = unlink(tmp)
+		return fmt.Errorf("uploadstore: write %s%s: %w", id, ext, err)
+	}
+	if err := b.dirFile.Sync(); err != nil {
+		return fmt.Errorf("uploadstore: sync dir: %w", err)
+	}
+	return nil
+}
+
+// writeFile creates or truncates path and writes data, fsynced when sync.
+func writeFile(path string, data []byte, perm fs.FileMode, sync bool) error {
+	f, err := openFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("uploadstore: write %s%s: %w", id, ext, err)
-	}
-	return syncDir(b.dir)
+	return err
 }
 
 func (b *fsBackend) delSide(ctx context.Context, id, ext string) error {
-	if err := os.Remove(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := unlink(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("uploadstore: remove %s%s: %w", id, ext, err)
 	}
 	return nil
@@ -119,7 +136,7 @@ func (b *fsBackend) sessions(ctx context.Context) ([]string, error) {
 }
 
 func (b *fsBackend) openData(ctx context.Context, id string, size int64, complete bool) (io.ReaderAt, io.Closer, error) {
-	f, err := os.Open(b.path(id, ""))
+	f, err := openFile(b.path(id, ""), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("uploadstore: open data: %w", err)
 	}
@@ -129,7 +146,7 @@ func (b *fsBackend) openData(ctx context.Context, id string, size int64, complet
 func (b *fsBackend) removeData(ctx context.Context, id string) error {
 	var errs []error
 	for _, ext := range []string{"", extInfo} {
-		if err := os.Remove(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := unlink(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -174,18 +191,6 @@ func (b *fsBackend) ready(ctx context.Context) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("uploadstore: open dir for sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("uploadstore: sync dir: %w", err)
-	}
-	return nil
 }
 
 // orphanData removes data files whose session has no info file (a crash

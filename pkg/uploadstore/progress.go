@@ -31,6 +31,9 @@ func WithProgress(ctx context.Context) (context.Context, *Progress) {
 }
 
 func progressFrom(ctx context.Context) *Progress {
+	if st, ok := ctx.Value(requestKey{}).(*requestState); ok {
+		return &st.progress
+	}
 	p, _ := ctx.Value(progressKey{}).(*Progress)
 	return p
 }

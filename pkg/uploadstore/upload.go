@@ -28,6 +28,7 @@ type upload struct {
 	handler.Upload
 	store *Store
 	id    string
+	wrote bool // a WriteChunk through this upload succeeded
 }
 
 var (
@@ -46,7 +47,15 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if err != nil {
 		return 0, Public(ctx, err)
 	}
-	h, st := s.loadHash(ctx, u.id)
+	var h hash.Hash
+	var st hashState
+	if offset > 0 {
+		h, st = s.loadHash(ctx, u.id)
+	} else {
+		// At offset 0 a fresh hasher is exact, whatever a stored state
+		// (sniff result or Lost mark of bytes that are gone) says.
+		h = newHash()
+	}
 	if err := s.catchUp(ctx, u.id, h, &st, offset, false); err != nil {
 		return 0, Public(ctx, err)
 	}
@@ -67,6 +76,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		t.chunk = newChecksumHash(want.Alg)
 	}
 	u.prepareSniff(t, st, info, offset)
+	defer t.releasePrefix()
 	n, werr := u.Upload.WriteChunk(ctx, offset, t)
 	t.closePipe()
 	if t.rejected != nil {
@@ -75,7 +85,9 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if verify && werr == nil && !want.matches(t.chunk) {
 		return 0, u.discard(ctx, offset)
 	}
-	return n, Public(ctx, u.afterChunk(ctx, t, st, info, offset, n, werr))
+	err = u.afterChunk(ctx, t, st, info, offset, n, werr)
+	u.wrote = err == nil
+	return n, Public(ctx, err)
 }
 
 // afterChunk persists the hash state (or, for the last chunk, keeps the
@@ -125,7 +137,27 @@ func (u *upload) prepareSniff(t *teeReader, st hashState, info handler.FileInfo,
 		return
 	}
 	t.want, t.sniff = want, s.sniff
-	t.prefix = append(make([]byte, 0, want), st.Prefix...)
+	if b := prefixBufs.Get().(*[]byte); cap(*b) >= want {
+		t.pooled = b
+		t.prefix = append((*b)[:0], st.Prefix...)
+	} else {
+		prefixBufs.Put(b)
+		t.prefix = append(make([]byte, 0, want), st.Prefix...)
+	}
+}
+
+// prefixBufs recycles the sniff prefixes (imagecheck.SniffLen is 3 KiB):
+// every upload collects one. A prefix is not kept past WriteChunk (the
+// hash state stores a copy).
+var prefixBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// releasePrefix hands a pooled prefix back; t.prefix is unusable after it.
+func (t *teeReader) releasePrefix() {
+	if t.pooled != nil {
+		*t.pooled = t.prefix[:0]
+		prefixBufs.Put(t.pooled)
+		t.pooled, t.prefix = nil, nil
+	}
 }
 
 // discard drops a chunk that failed its checksum. Backends that can cut the
@@ -157,11 +189,14 @@ func (u *upload) reject(ctx context.Context, info handler.FileInfo, offset int64
 // FinishUpload implements handler.Upload: it makes sure the digest is known
 // before the pre-finish hook asks for it.
 func (u *upload) FinishUpload(ctx context.Context) error {
-	if o, ended := u.store.Outcome(ctx, u.id); ended {
-		// tusd tries to finish even after WriteChunk failed; a session that
-		// was just rejected has nothing left to finish.
-		_, err := outcomeUpload(ctx, u.store, o)
-		return err
+	// tusd tries to finish even after WriteChunk failed; a session that was
+	// just rejected has nothing left to finish. After a successful write
+	// the session is live: this request holds its lock and wrote no outcome.
+	if !u.wrote {
+		if o, ended := u.store.Outcome(ctx, u.id); ended {
+			_, err := outcomeUpload(ctx, u.store, o)
+			return err
+		}
 	}
 	info, err := u.Upload.GetInfo(ctx)
 	if err != nil {
@@ -197,6 +232,7 @@ type teeReader struct {
 	n        int64
 	want     int
 	prefix   []byte
+	pooled   *[]byte // prefix's buffer came from prefixBufs
 	sniff    func([]byte) (string, error)
 	done     bool
 	sniffed  string
