@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/tusimg/tusimg/pkg/sysfile"
 )
 
 // PublishFile implements Store. Steps, each durable before the next:
@@ -217,10 +219,10 @@ func writeRecord(dir, path string, rec Record) error {
 	tmp := filepath.Join(dir, tmpPrefix+rec.SHA256+recordSuffix)
 	err = writeFileSync(tmp, b, filePerm)
 	if err == nil {
-		err = rename(tmp, path)
+		err = sysfile.Rename(tmp, path)
 	}
 	if err != nil {
-		_ = unlink(tmp)
+		_ = sysfile.Unlink(tmp)
 		return fmt.Errorf("contentstore: write %s: %w", path, err)
 	}
 	return nil
@@ -256,7 +258,7 @@ func writeAtomic(tmpDir, path string, fill func(io.Writer) error) error {
 
 // removeSource removes a published or deduped source; a missing one is fine.
 func removeSource(path string) error {
-	if err := unlink(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := sysfile.Unlink(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("contentstore: remove source %s: %w", path, err)
 	}
 	return nil

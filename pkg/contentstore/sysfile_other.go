@@ -63,10 +63,6 @@ func writeFileSync(path string, b []byte, perm fs.FileMode) error {
 	return err
 }
 
-func rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
-
-func unlink(path string) error { return os.Remove(path) }
-
 func (s *FS) openImage(sha string, mod time.Time) (Object, error) {
 	return openFileObject(s.blobPath(sha), mod)
 }

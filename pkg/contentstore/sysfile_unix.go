@@ -119,24 +119,6 @@ func writeFileSync(path string, b []byte, perm fs.FileMode) error {
 	return nil
 }
 
-// rename is os.Rename without its lstat of newpath (which only refuses to
-// replace a directory; rename(2) refuses that too).
-func rename(oldpath, newpath string) error {
-	if err := syscall.Rename(oldpath, newpath); err != nil {
-		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
-	}
-	return nil
-}
-
-// unlink removes a file (not a directory) in one system call; os.Remove
-// tries rmdir as well when unlink fails, e.g. for a file that is gone.
-func unlink(path string) error {
-	if err := syscall.Unlink(path); err != nil {
-		return &fs.PathError{Op: "remove", Path: path, Err: err}
-	}
-	return nil
-}
-
 // openImage opens the stored image sha: a bare descriptor (fdObject)
 // rather than an *os.File, which costs the read handler, on every GET, an
 // fcntl, the file's allocations and its cleanup registration; and, where

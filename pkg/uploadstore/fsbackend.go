@@ -13,6 +13,7 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tusimg/tusimg/pkg/sysfile"
 )
 
 // fsBackend keeps uploads in a local directory through tusd's filestore,
@@ -34,7 +35,7 @@ func newFSBackend(dir string) (*fsBackend, error) {
 	}
 	st := filestore.New(dir)
 	st.DirModePerm, st.FileModePerm = 0o750, 0o640
-	d, err := openFile(dir, os.O_RDONLY, 0)
+	d, err := sysfile.OpenFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("uploadstore: open %s: %w", dir, err)
 	}
@@ -49,7 +50,7 @@ func (b *fsBackend) path(id, ext string) string                      { return fi
 func (b *fsBackend) dataSource(id string) DataSource                 { return DataSource{Path: b.path(id, "")} }
 
 func (b *fsBackend) getSide(ctx context.Context, id, ext string) ([]byte, time.Time, error) {
-	f, err := openFile(b.path(id, ext), os.O_RDONLY, 0)
+	f, err := sysfile.OpenFile(b.path(id, ext), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, time.Time{}, errNoSide
 	}
@@ -79,10 +80,10 @@ func (b *fsBackend) putSide(ctx context.Context, id, ext string, data []byte, du
 	tmp := final + ".tmp"
 	err := writeFile(tmp, data, b.perm, true)
 	if err == nil {
-		err = rename(tmp, final)
+		err = sysfile.Rename(tmp, final)
 	}
 	if err != nil {
-		_ = unlink(tmp)
+		_ = sysfile.Unlink(tmp)
 		return fmt.Errorf("uploadstore: write %s%s: %w", id, ext, err)
 	}
 	if err := b.dirFile.Sync(); err != nil {
@@ -93,7 +94,7 @@ func (b *fsBackend) putSide(ctx context.Context, id, ext string, data []byte, du
 
 // writeFile creates or truncates path and writes data, fsynced when sync.
 func writeFile(path string, data []byte, perm fs.FileMode, sync bool) error {
-	f, err := openFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
+	f, err := sysfile.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func writeFile(path string, data []byte, perm fs.FileMode, sync bool) error {
 }
 
 func (b *fsBackend) delSide(ctx context.Context, id, ext string) error {
-	if err := unlink(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := sysfile.Unlink(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("uploadstore: remove %s%s: %w", id, ext, err)
 	}
 	return nil
@@ -136,7 +137,7 @@ func (b *fsBackend) sessions(ctx context.Context) ([]string, error) {
 }
 
 func (b *fsBackend) openData(ctx context.Context, id string, size int64, complete bool) (io.ReaderAt, io.Closer, error) {
-	f, err := openFile(b.path(id, ""), os.O_RDONLY, 0)
+	f, err := sysfile.OpenFile(b.path(id, ""), os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("uploadstore: open data: %w", err)
 	}
@@ -146,7 +147,7 @@ func (b *fsBackend) openData(ctx context.Context, id string, size int64, complet
 func (b *fsBackend) removeData(ctx context.Context, id string) error {
 	var errs []error
 	for _, ext := range []string{"", extInfo} {
-		if err := unlink(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := sysfile.Unlink(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
