@@ -282,34 +282,17 @@ func TestKillDuringJanitor(t *testing.T) {
 func createPartial(t testing.TB, p *proc, n int, src []byte, k int) []string {
 	t.Helper()
 	ids := make([]string, n)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	next := atomic.Int64{}
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				id, r, err := p.create(ctx, int64(len(src)), map[string]string{"filename": "p.png"}, src[:k])
-				cancel()
-				if err == nil && r.Offset != int64(k) {
-					err = fmt.Errorf("offset %d after creation, want %d", r.Offset, k)
-				}
-				if err != nil {
-					failed.Store(err)
-					return
-				}
-				ids[i] = id
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+	err := inParallel(n, func(i int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		id, r, err := p.create(ctx, int64(len(src)), map[string]string{"filename": "p.png"}, src[:k])
+		if err == nil && r.Offset != int64(k) {
+			err = fmt.Errorf("offset %d after creation, want %d", r.Offset, k)
+		}
+		ids[i] = id
+		return err
+	})
+	if err != nil {
 		t.Fatalf("create partial uploads: %v", err)
 	}
 	return ids
@@ -383,36 +366,43 @@ func publishSmall(t testing.TB, p *proc, n int, seed uint64) []published {
 		src := noisePNG(t, 8, 8, seed+uint64(i))
 		out[i] = published{sha: sha256Hex(src), src: src}
 	}
+	err := inParallel(n, func(i int) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, r, err := p.create(ctx, int64(len(out[i].src)), map[string]string{"filename": "s.png"}, out[i].src)
+		if err == nil && r.imageSHA() != out[i].sha {
+			err = fmt.Errorf("creation-with-upload of a whole image: %s, want Image-Sha256 %s", r, out[i].sha)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("publish small images: %v", err)
+	}
+	return out
+}
+
+// inParallel runs fn(0..n-1) on 8 workers and returns the first error; the
+// workers stop taking new indexes after an error.
+func inParallel(n int, fn func(i int) error) error {
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	next := atomic.Int64{}
 	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
+		wg.Go(func() {
+			for failed.Load() == nil {
 				i := int(next.Add(1)) - 1
 				if i >= n {
 					return
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, r, err := p.create(ctx, int64(len(out[i].src)), map[string]string{"filename": "s.png"}, out[i].src)
-				cancel()
-				if err == nil && r.imageSHA() != out[i].sha {
-					err = fmt.Errorf("creation-with-upload of a whole image: %s, want Image-Sha256 %s", r, out[i].sha)
-				}
-				if err != nil {
-					failed.Store(err)
-					return
+				if err := fn(i); err != nil {
+					failed.CompareAndSwap(nil, err)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		t.Fatalf("publish small images: %v", err)
-	}
-	return out
+	err, _ := failed.Load().(error)
+	return err
 }
 
 // waitFor polls cond every 2 ms until it holds or timeout passes.
