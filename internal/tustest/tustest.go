@@ -102,3 +102,18 @@ func APIError(body []byte) (code, message string, ok bool) {
 	}
 	return e.Error.Code, e.Error.Message, true
 }
+
+// PatchStream sends a PATCH at offset whose body is read from body (size
+// bytes), for slow or cut-off bodies and for use outside the test goroutine.
+// The caller closes the response body.
+func PatchStream(url string, offset int, body io.Reader, size int) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPatch, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = int64(size)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Offset", strconv.Itoa(offset))
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	return Client.Do(req)
+}

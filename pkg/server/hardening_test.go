@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tusimg/tusimg/internal/testserver"
+	"github.com/tusimg/tusimg/internal/tustest"
 	"github.com/tusimg/tusimg/pkg/config"
 )
 
@@ -42,12 +43,7 @@ func (s *slowBody) Read(p []byte) (int, error) {
 }
 
 func slowPatch(t *testing.T, url string, body io.Reader, size int) (*http.Response, error) {
-	req, _ := http.NewRequest("PATCH", url, body)
-	req.ContentLength = int64(size)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	return http.DefaultClient.Do(req)
+	return tustest.PatchStream(url, 0, body, size)
 }
 
 // TestSlowButMovingUploadIsNotCut sends a PATCH over 2.5 s with a network

@@ -5,9 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"image"
 	"image/png"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +42,7 @@ func TestBrowser(t *testing.T) {
 	dir := t.TempDir()
 	bin := browserBuildServer(t, root, dir)
 	big := filepath.Join(dir, "noisy.png")
-	browserNoisyPNG(t, big, 1200, 1200)
+	noisyPNG(t, big, 1200, 1200, [2]uint64{1, 2}, png.BestSpeed)
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
@@ -103,32 +101,6 @@ func browserBuildServer(t *testing.T, root, dir string) string {
 		t.Fatalf("go build ./cmd/tusimg: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// browserNoisyPNG writes a w×h PNG of random pixels (a few MB that do not
-// compress), the same bytes on every run.
-func browserNoisyPNG(t *testing.T, path string, w, h int) {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < len(img.Pix); i += 8 {
-		v := r.Uint64()
-		for j := 0; j < 8 && i+j < len(img.Pix); j++ {
-			img.Pix[i+j] = byte(v >> (8 * j))
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(f, img); err != nil {
-		f.Close()
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // browserRun runs cmd in its own process group, streaming its output to

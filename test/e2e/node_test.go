@@ -39,7 +39,7 @@ func TestNodeTusClient(t *testing.T) {
 	sort.Strings(tests)
 
 	large := filepath.Join(t.TempDir(), "large.png")
-	nodeNoisyPNG(t, large, 760, 700) // about 2 MB: random pixels do not compress
+	noisyPNG(t, large, 760, 700, [2]uint64{0x7475, 0x73696d67}, png.DefaultCompression) // about 2 MB: random pixels do not compress
 
 	ts := testserver.Start(t, nil)
 
@@ -87,12 +87,12 @@ func TestNodeTusClient(t *testing.T) {
 	}
 }
 
-// nodeNoisyPNG writes a w x h RGBA PNG of pseudo-random pixels (a fixed seed,
-// so the same bytes every run).
-func nodeNoisyPNG(t *testing.T, path string, w, h int) {
+// noisyPNG writes a w x h RGBA PNG of pseudo-random pixels (they do not
+// compress), the same bytes on every run for the same seed and level.
+func noisyPNG(t *testing.T, path string, w, h int, seed [2]uint64, level png.CompressionLevel) {
 	t.Helper()
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	r := rand.New(rand.NewPCG(0x7475, 0x73696d67))
+	r := rand.New(rand.NewPCG(seed[0], seed[1]))
 	for i := 0; i < len(img.Pix); i += 8 {
 		v := r.Uint64()
 		for j := 0; j < 8 && i+j < len(img.Pix); j++ {
@@ -103,7 +103,7 @@ func nodeNoisyPNG(t *testing.T, path string, w, h int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := png.Encode(f, img); err != nil {
+	if err := (&png.Encoder{CompressionLevel: level}).Encode(f, img); err != nil {
 		f.Close()
 		t.Fatal(err)
 	}

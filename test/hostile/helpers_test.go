@@ -178,17 +178,9 @@ func (s *slowBody) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// slowPatch sends b to url from offset 0 through body.
+// slowPatch sends size bytes from body to url at offset 0.
 func slowPatch(url string, body io.Reader, size int) (*http.Response, error) {
-	req, err := http.NewRequest("PATCH", url, body)
-	if err != nil {
-		return nil, err
-	}
-	req.ContentLength = int64(size)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	return (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	return tustest.PatchStream(url, 0, body, size)
 }
 
 // noisePNG is a distinct w x h PNG of random pixels (seeded), a few KiB

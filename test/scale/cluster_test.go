@@ -212,17 +212,3 @@ func get(t *testing.T, url string) (int, []byte) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
 }
-
-var httpClient = &http.Client{Timeout: 60 * time.Second}
-
-func newPatch(url string, body io.Reader, size int) (*http.Request, error) {
-	req, err := http.NewRequest("PATCH", url, body)
-	if err != nil {
-		return nil, err
-	}
-	req.ContentLength = int64(size)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	return req, nil
-}

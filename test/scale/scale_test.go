@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tusimg/tusimg/internal/testfiles"
+	"github.com/tusimg/tusimg/internal/tustest"
 )
 
 // TestUploadAcrossInstances creates an upload on A, sends its chunks to A
@@ -133,11 +134,7 @@ func TestCrashedInstanceLockExpires(t *testing.T) {
 }
 
 func patchNoFail(in *instance, id string, body io.Reader, size int) (int, error) {
-	req, err := newPatch(in.URL+"/files/"+id, body, size)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := httpClient.Do(req)
+	resp, err := tustest.PatchStream(in.URL+"/files/"+id, 0, body, size)
 	if err != nil {
 		return 0, err
 	}
