@@ -14,6 +14,8 @@
 # Tunables (environment): WORK PAIRS LARGE_SIZE CHUNK SMALL_SIZE SMALL_COUNT
 #   CONC GET_COUNT IMAGES TMPFS DISK(=1: also small uploads on $WORK's disk)
 #   RUN_DURATION (s, per run) MAX_TOTAL (s, then no new runs)
+#   ONLY (workloads to run, e.g. ONLY="large small"; default all: large small
+#   small-disk get head get-304)
 # Needs bash, coreutils, awk, sort and Go; installs tusd (go install, the
 # version pinned in go.mod) and nginx (apt-get) when missing.
 set -euo pipefail
@@ -31,6 +33,7 @@ TMPFS=${TMPFS:-/dev/shm}
 DISK=${DISK:-1}
 RUN_DURATION=${RUN_DURATION:-120}
 MAX_TOTAL=${MAX_TOTAL:-3600}
+ONLY=${ONLY:-}
 WORK=${WORK:-${TMPDIR:-/tmp}/tusimg-bench}
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
@@ -312,13 +315,15 @@ DISKROOT=$(mktemp -d "$WORK/runs.XXXXXX")
 RUNDIRS+=("$SHM" "$DISKROOT")
 chmod 755 "$SHM" "$DISKROOT"
 
-workload large "$SHM" "tusimg tusd" large --size "$LARGE_SIZE" --chunk "$CHUNK"
-workload small "$SHM" "tusimg tusd" small --count "$SMALL_COUNT" --concurrency "$CONC" --size "$SMALL_SIZE"
-[ "$DISK" = 1 ] && workload small-disk "$DISKROOT" "tusimg tusd" small --count "$SMALL_COUNT" --concurrency "$CONC" --size "$SMALL_SIZE"
+# wanted W: whether ONLY selects workload W.
+wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
+wanted large && workload large "$SHM" "tusimg tusd" large --size "$LARGE_SIZE" --chunk "$CHUNK"
+wanted small && workload small "$SHM" "tusimg tusd" small --count "$SMALL_COUNT" --concurrency "$CONC" --size "$SMALL_SIZE"
+[ "$DISK" = 1 ] && wanted small-disk && workload small-disk "$DISKROOT" "tusimg tusd" small --count "$SMALL_COUNT" --concurrency "$CONC" --size "$SMALL_SIZE"
 SERVE=(--sha "@$WORK/shas.txt" --count "$GET_COUNT" --concurrency "$CONC")
-workload get "$SHM" "tusimg fileserver nginx" get "${SERVE[@]}"
-workload head "$SHM" "tusimg fileserver nginx" get "${SERVE[@]}" --head
-workload get-304 "$SHM" "tusimg fileserver" get "${SERVE[@]}" --if-none-match
+wanted get && workload get "$SHM" "tusimg fileserver nginx" get "${SERVE[@]}"
+wanted head && workload head "$SHM" "tusimg fileserver nginx" get "${SERVE[@]}" --head
+wanted get-304 && workload get-304 "$SHM" "tusimg fileserver" get "${SERVE[@]}" --if-none-match
 
 summary | tee "$WORK/results.md"
 log "results: $WORK/results.md, every run: $RAW ($((SECONDS - START)) s)"
