@@ -59,7 +59,7 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 			}
 			ctx = uploadstore.WithChecksum(ctx, sum)
 		}
-		ctx, note, _ := uploadstore.WithRequest(ctx)
+		ctx, note, _ := uploadstore.WithRequest(ctx, r.ContentLength)
 		r = r.WithContext(ctx)
 		next.ServeHTTP(&interceptor{ResponseWriter: w, h: h, r: r, method: method, id: strings.Trim(r.URL.Path, "/"),
 			ctx: ctx, note: note, baseURL: info.BaseURL}, r)

@@ -63,6 +63,7 @@ type FS struct {
 	log      *slog.Logger
 	link     func(oldname, newname string) error // os.Link; replaced by tests
 	locks    [256]sync.Mutex                     // striped by the hash's first byte
+	shards   sync.Map                            // shard directories known to exist
 	idx      *index
 	cache    *recordCache
 

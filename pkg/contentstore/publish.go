@@ -61,8 +61,8 @@ func (s *FS) PublishFile(ctx context.Context, srcPath string, rec Record) (Recor
 	mu.Lock()
 	defer mu.Unlock()
 	shardDir, blob, recPath := s.paths(sha)
-	if err := os.MkdirAll(shardDir, dirPerm); err != nil {
-		return Record{}, false, fmt.Errorf("contentstore: create %s: %w", shardDir, err)
+	if err := s.ensureShard(shardDir); err != nil {
+		return Record{}, false, err
 	}
 	if _, known := s.idx.lookup(sha); known {
 		// Only then can a usable record exist: the index holds every
@@ -93,6 +93,12 @@ func (s *FS) PublishFile(ctx context.Context, srcPath string, rec Record) (Recor
 // after each through one descriptor.
 func (s *FS) place(src string, perm fs.FileMode, shardDir, blob, recPath string, rec Record) error {
 	dir, err := openDirSyncer(shardDir)
+	if errors.Is(err, fs.ErrNotExist) { // removed behind our back
+		s.shards.Delete(shardDir)
+		if err = s.ensureShard(shardDir); err == nil {
+			dir, err = openDirSyncer(shardDir)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -110,6 +116,19 @@ func (s *FS) place(src string, perm fs.FileMode, shardDir, blob, recPath string,
 		return err
 	}
 	return dir.sync()
+}
+
+// ensureShard creates shardDir (and its parent) unless it is known to
+// exist: after the first publish into a shard, no system call.
+func (s *FS) ensureShard(shardDir string) error {
+	if _, ok := s.shards.Load(shardDir); ok {
+		return nil
+	}
+	if err := os.MkdirAll(shardDir, dirPerm); err != nil {
+		return fmt.Errorf("contentstore: create %s: %w", shardDir, err)
+	}
+	s.shards.Store(shardDir, struct{}{})
+	return nil
 }
 
 func withDefaults(rec Record, size int64) Record {

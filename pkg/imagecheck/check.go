@@ -1,9 +1,11 @@
 package imagecheck
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/tusimg/tusimg/pkg/httperr"
 )
@@ -50,6 +52,14 @@ func (c *Checker) Check(ctx context.Context, r io.ReaderAt, size int64, m Meta) 
 	if err := c.checkSize(size); err != nil {
 		return Result{}, err
 	}
+	if size <= wholeMax {
+		if b := wholeBufs.Get().(*[]byte); readWhole(r, (*b)[:size]) {
+			defer wholeBufs.Put(b)
+			r = bytes.NewReader((*b)[:size])
+		} else {
+			wholeBufs.Put(b)
+		}
+	}
 	s := newSource(r, size)
 	defer s.release()
 	prefix, err := s.at(0, int(min(size, SniffLen)))
@@ -89,6 +99,20 @@ func (c *Checker) Check(ctx context.Context, r io.ReaderAt, size int64, m Meta) 
 		}
 	}
 	return res, nil
+}
+
+// wholeMax is the size up to which Check reads the upload once, with one
+// ReadAt, and runs every pass (sniff, header, structure, full decode) on
+// the copy in memory, instead of reading windows again for each pass.
+const wholeMax = 256 << 10
+
+var wholeBufs = sync.Pool{New: func() any { b := make([]byte, wholeMax); return &b }}
+
+// readWhole fills b from r at offset 0, reporting whether all of it came.
+// When not, the caller reads through r again, which reports the problem.
+func readWhole(r io.ReaderAt, b []byte) bool {
+	n, _ := r.ReadAt(b, 0)
+	return n == len(b)
 }
 
 // checkSize applies MaxSize and MinSize.

@@ -34,9 +34,8 @@ type backend interface {
 	validID(id string) bool
 
 	getSide(ctx context.Context, id, ext string) ([]byte, time.Time, error)
-	// putSide replaces a side record atomically; durable makes it survive a
-	// power loss once putSide returns.
-	putSide(ctx context.Context, id, ext string, b []byte, durable bool) error
+	// putSide replaces a side record as mode says.
+	putSide(ctx context.Context, id, ext string, b []byte, mode sideMode) error
 	delSide(ctx context.Context, id, ext string) error
 	listSide(ctx context.Context, ext string) ([]sideEntry, error)
 
@@ -85,3 +84,17 @@ func idsOf(entries []sideEntry) []string {
 	}
 	return ids
 }
+
+// sideMode is how putSide replaces a record on a file system (an S3 PUT is
+// always whole, and durable once answered). Nothing in the upload area
+// needs to survive a power loss: see writeOutcome.
+type sideMode int
+
+const (
+	// sideInPlace rewrites the file: a crash in between may leave it empty
+	// or torn, which reads as absent.
+	sideInPlace sideMode = iota
+	// sideAtomic writes a temp file and renames it: after a process crash
+	// the old record or the new one is there, whole.
+	sideAtomic
+)

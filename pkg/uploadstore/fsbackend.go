@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tusimg/tusimg/pkg/sysfile"
 )
@@ -20,26 +19,18 @@ import (
 // with side records as files beside them: <id>, <id>.info (tusd), <id>.hash,
 // <id>.outcome (ours).
 type fsBackend struct {
-	store *filestore.FileStore // a pointer: the value in an interface is copied to the heap at each call
+	store *fsStore
 	dir   string
 	perm  fs.FileMode
-	// dirFile is dir, open for fsync (durable side records): one system
-	// call per record instead of an open, an fsync and a close. Closed by
-	// the garbage collector with the backend.
-	dirFile *os.File
 }
 
 func newFSBackend(dir string) (*fsBackend, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("uploadstore: create %s: %w", dir, err)
 	}
-	st := filestore.New(dir)
-	st.DirModePerm, st.FileModePerm = 0o750, 0o640
-	d, err := sysfile.OpenFile(dir, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, fmt.Errorf("uploadstore: open %s: %w", dir, err)
-	}
-	return &fsBackend{store: &st, dir: dir, perm: 0o640, dirFile: d}, nil
+	b := &fsBackend{dir: dir, perm: 0o640}
+	b.store = &fsStore{dir: dir, perm: b.perm, path: b.path}
+	return b, nil
 }
 
 func (b *fsBackend) core() handler.DataStore                         { return b.store }
@@ -69,16 +60,16 @@ func (b *fsBackend) getSide(ctx context.Context, id, ext string) ([]byte, time.T
 	return data, fi.ModTime(), nil
 }
 
-func (b *fsBackend) putSide(ctx context.Context, id, ext string, data []byte, durable bool) error {
+func (b *fsBackend) putSide(ctx context.Context, id, ext string, data []byte, mode sideMode) error {
 	final := b.path(id, ext)
-	if !durable { // a torn write leaves an unparsable record, treated as absent
-		if err := writeFile(final, data, b.perm, false); err != nil {
+	if mode == sideInPlace { // a torn write leaves an unparsable record, treated as absent
+		if err := writeFile(final, data, b.perm); err != nil {
 			return fmt.Errorf("uploadstore: write %s%s: %w", id, ext, err)
 		}
 		return nil
 	}
 	tmp := final + ".tmp"
-	err := writeFile(tmp, data, b.perm, true)
+	err := writeFile(tmp, data, b.perm)
 	if err == nil {
 		err = sysfile.Rename(tmp, final)
 	}
@@ -86,20 +77,17 @@ func (b *fsBackend) putSide(ctx context.Context, id, ext string, data []byte, du
 		_ = sysfile.Unlink(tmp)
 		return fmt.Errorf("uploadstore: write %s%s: %w", id, ext, err)
 	}
-	if err := b.dirFile.Sync(); err != nil {
-		return fmt.Errorf("uploadstore: sync dir: %w", err)
-	}
 	return nil
 }
 
-// writeFile creates or truncates path and writes data, fsynced when sync.
-func writeFile(path string, data []byte, perm fs.FileMode, sync bool) error {
+// writeFile creates or truncates path and writes data.
+func writeFile(path string, data []byte, perm fs.FileMode) error {
 	f, err := sysfile.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err == nil && sync {
-		err = f.Sync()
+	if len(data) > 0 {
+		_, err = f.Write(data)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -57,7 +57,7 @@ func (s *Store) saveHash(ctx context.Context, id string, h hash.Hash, st hashSta
 	if err != nil {
 		return fmt.Errorf("uploadstore: encode hash state: %w", err)
 	}
-	return s.be.putSide(ctx, id, extHash, b, false)
+	return s.be.putSide(ctx, id, extHash, b, sideInPlace)
 }
 
 // catchUp makes h cover the first target bytes of the data, given that it

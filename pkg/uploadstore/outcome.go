@@ -53,13 +53,20 @@ func (s *Store) readOutcome(ctx context.Context, id string) (Outcome, error) {
 	return o, nil
 }
 
-// writeOutcome stores o durably.
+// writeOutcome stores o through a temp file and a rename, without fsyncs:
+// after a process crash the record is whole or absent, and the session's
+// .info is removed only after it, so a restart finds the outcome or the
+// live session. Only a power loss may lose it: the session then reads as
+// unknown (404), while what matters is durable elsewhere (a published
+// image and its record are fsynced; a rejected upload's bytes are gone
+// either way). Sparing the two fsyncs matters on a disk, where each is a
+// journal commit.
 func (s *Store) writeOutcome(ctx context.Context, o Outcome) error {
 	b, err := json.Marshal(o)
 	if err != nil {
 		return fmt.Errorf("uploadstore: encode outcome: %w", err)
 	}
-	return s.be.putSide(ctx, o.UploadID, extOutcome, b, true)
+	return s.be.putSide(ctx, o.UploadID, extOutcome, b, sideAtomic)
 }
 
 // Outcome returns the record of ended session id; ok is false while the

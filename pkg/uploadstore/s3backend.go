@@ -88,7 +88,7 @@ func (b *s3Backend) getSide(ctx context.Context, id, ext string) ([]byte, time.T
 }
 
 // putSide: an S3 PUT is atomic and durable once answered.
-func (b *s3Backend) putSide(ctx context.Context, id, ext string, data []byte, durable bool) error {
+func (b *s3Backend) putSide(ctx context.Context, id, ext string, data []byte, mode sideMode) error {
 	_, err := b.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &b.o.Bucket, Key: aws.String(b.sideKey(id, ext)),
 		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), ContentType: aws.String("application/json")})
 	if err != nil {

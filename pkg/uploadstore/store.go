@@ -73,8 +73,13 @@ type Store struct {
 	// OnReject, if set, is called with the code of every early rejection.
 	OnReject func(code string)
 
+	// asyncHash: the last blocks of a chunk may be hashed after its answer
+	// (see liveHash); only where this process alone writes the data.
+	asyncHash bool
+
 	mu      sync.Mutex
-	digests map[string][32]byte // finished, not yet published: id -> SHA-256
+	digests map[string][32]byte  // finished, not yet published: id -> SHA-256
+	live    map[string]*liveHash // chunks still being hashed in the background
 }
 
 // New opens (creating) a filesystem upload directory. If the previous process
@@ -86,7 +91,11 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStore(be, opts)
+	s, err := newStore(be, opts)
+	if s != nil {
+		s.asyncHash = true
+	}
+	return s, err
 }
 
 func newStore(be backend, opts Options) (*Store, error) {
@@ -94,7 +103,7 @@ func newStore(be backend, opts Options) (*Store, error) {
 		return nil, errors.New("uploadstore: Options.Log is required")
 	}
 	s := &Store{be: be, sniffLen: opts.SniffLen, sniff: opts.Sniff, log: opts.Log,
-		digests: map[string][32]byte{}, ttl: opts.TTL, OnReject: opts.OnReject}
+		digests: map[string][32]byte{}, live: map[string]*liveHash{}, ttl: opts.TTL, OnReject: opts.OnReject}
 	if s.ttl <= 0 {
 		s.ttl = 24 * time.Hour
 	}
@@ -110,7 +119,11 @@ func newStore(be backend, opts Options) (*Store, error) {
 }
 
 // Close marks a clean shutdown. Call it after the HTTP server has stopped.
-func (s *Store) Close() error { return s.be.stop() }
+// Background hashing is waited for first, so that every state is saved.
+func (s *Store) Close() error {
+	s.settleAll()
+	return s.be.stop()
+}
 
 // Ready reports whether the upload area is usable.
 func (s *Store) Ready(ctx context.Context) error { return s.be.ready(ctx) }
@@ -243,6 +256,7 @@ func (s *Store) Discard(ctx context.Context, id string) error { return s.remove(
 
 // remove deletes an upload session's data and hash state (not its outcome).
 func (s *Store) remove(ctx context.Context, id string) error {
+	s.settle(id)
 	errs := []error{s.be.removeData(ctx, id), s.be.delSide(ctx, id, extHash)}
 	s.mu.Lock()
 	delete(s.digests, id)
@@ -282,6 +296,7 @@ func (s *Store) Digest(ctx context.Context, id string, size int64) ([32]byte, er
 	if ok {
 		return sum, nil
 	}
+	s.settle(id)
 	h, st := s.loadHash(ctx, id)
 	if err := s.catchUp(ctx, id, h, &st, size, true); err != nil {
 		return sum, err

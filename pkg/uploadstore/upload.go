@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -49,11 +48,13 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	}
 	var h hash.Hash
 	var st hashState
+	var prev <-chan struct{}
 	if offset > 0 {
-		h, st = s.loadHash(ctx, u.id)
+		h, st, prev = s.resume(ctx, u.id, offset)
 	} else {
 		// At offset 0 a fresh hasher is exact, whatever a stored state
 		// (sniff result or Lost mark of bytes that are gone) says.
+		s.settle(u.id)
 		h = newHash()
 	}
 	if err := s.catchUp(ctx, u.id, h, &st, offset, false); err != nil {
@@ -71,13 +72,17 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		defer spool.Close()
 		src, verify = spool, false
 	}
-	t := &teeReader{r: src, h: h, lost: st.Lost, progress: progressFrom(ctx)}
+	t := &teeReader{r: src, h: h, lost: st.Lost, progress: progressFrom(ctx), expect: chunkLen(ctx, info, offset), prev: prev}
 	if verify {
 		t.chunk = newChecksumHash(want.Alg)
 	}
 	u.prepareSniff(t, st, info, offset)
 	defer t.releasePrefix()
 	n, werr := u.Upload.WriteChunk(ctx, offset, t)
+	if !verify && u.handOff(ctx, t, st, info, offset, n, werr) {
+		u.wrote = true
+		return n, nil
+	}
 	t.closePipe()
 	if t.rejected != nil {
 		return n, u.reject(ctx, info, n+offset, t.rejected)
@@ -146,20 +151,6 @@ func (u *upload) prepareSniff(t *teeReader, st hashState, info handler.FileInfo,
 	}
 }
 
-// prefixBufs recycles the sniff prefixes (imagecheck.SniffLen is 3 KiB):
-// every upload collects one. A prefix is not kept past WriteChunk (the
-// hash state stores a copy).
-var prefixBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
-
-// releasePrefix hands a pooled prefix back; t.prefix is unusable after it.
-func (t *teeReader) releasePrefix() {
-	if t.pooled != nil {
-		*t.pooled = t.prefix[:0]
-		prefixBufs.Put(t.pooled)
-		t.pooled, t.prefix = nil, nil
-	}
-}
-
 // discard drops a chunk that failed its checksum. Backends that can cut the
 // data back do so; the others were handed the chunk only after it was
 // verified (see spoolVerified), so nothing reached them. The hash state was
@@ -222,124 +213,6 @@ func (u *upload) DeclareLength(ctx context.Context, length int64) error {
 // GetReader is refused: unchecked upload bytes are never served.
 func (u *upload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 	return nil, handler.ErrNotImplemented
-}
-
-// teeReader hashes what it reads and collects the first want bytes for the
-// sniffer, which it calls as soon as they are complete.
-type teeReader struct {
-	r        io.Reader
-	h        hash.Hash
-	n        int64
-	want     int
-	prefix   []byte
-	pooled   *[]byte // prefix's buffer came from prefixBufs
-	sniff    func([]byte) (string, error)
-	done     bool
-	sniffed  string
-	rejected *httperr.Error
-	pipe     *pipeHash
-	chunk    hash.Hash // Upload-Checksum of this chunk, if the client sent one
-	noPipe   bool      // no pipeline slot was free: hash inline to the end
-	lost     bool      // the hash state fell behind: don't hash (see hashState.Lost)
-	progress *Progress // when the request last received bytes (see Polite)
-}
-
-// hash feeds b to the hasher: inline for the first pipeAfter bytes, then
-// through a pipeline when one is free.
-func (t *teeReader) hash(b []byte) {
-	if t.pipe == nil && !t.noPipe && t.n >= pipeAfter {
-		t.pipe = newPipeHash(t.h)
-		t.noPipe = t.pipe == nil
-	}
-	if t.pipe != nil {
-		t.pipe.Write(b)
-		return
-	}
-	t.h.Write(b)
-}
-
-// WriteTo lets io.Copy (in tusd's filestore) use our buffers: 32 KiB at
-// first, then, for a chunk large enough to be pipelined, 1 MiB, which cuts
-// the read and write system calls per byte by 32 without giving every one
-// of many small uploads a big buffer.
-func (t *teeReader) WriteTo(w io.Writer) (int64, error) {
-	small := smallBufs.Get().(*[]byte)
-	defer smallBufs.Put(small)
-	buf := *small
-	var big *[]byte
-	defer func() {
-		if big != nil {
-			bigBufs.Put(big)
-		}
-	}()
-	var written int64
-	for {
-		if big == nil && t.pipe != nil {
-			big = bigBufs.Get().(*[]byte)
-			buf = *big
-		}
-		n, rerr := t.Read(buf)
-		if n > 0 {
-			wn, werr := w.Write(buf[:n])
-			written += int64(wn)
-			if werr == nil && wn != n {
-				werr = io.ErrShortWrite
-			}
-			if werr != nil {
-				return written, werr
-			}
-		}
-		if rerr == io.EOF {
-			return written, nil
-		}
-		if rerr != nil {
-			return written, rerr
-		}
-	}
-}
-
-var (
-	smallBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-	bigBufs   = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
-)
-
-// closePipe waits for the pipeline, if any; t.h is then complete.
-func (t *teeReader) closePipe() {
-	if t.pipe != nil {
-		t.pipe.Close()
-		t.pipe = nil
-	}
-}
-
-func (t *teeReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if n <= 0 {
-		return n, err
-	}
-	if !t.lost {
-		t.hash(p[:n])
-	}
-	if t.progress != nil {
-		t.progress.Touch()
-	}
-	if t.chunk != nil {
-		t.chunk.Write(p[:n])
-	}
-	t.n += int64(n)
-	if t.want > 0 && !t.done {
-		k := min(t.want-len(t.prefix), n)
-		t.prefix = append(t.prefix, p[:k]...)
-		if len(t.prefix) == t.want {
-			t.done = true
-			typ, serr := t.sniff(t.prefix)
-			if serr != nil {
-				t.rejected = httperr.As(serr)
-				return n, t.rejected
-			}
-			t.sniffed = typ
-		}
-	}
-	return n, err
 }
 
 // endedUpload stands for a completed session whose data was published.

@@ -1,0 +1,193 @@
+package uploadstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tus/tusd/v2/pkg/filestore"
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+// writeReq writes one chunk as a request would: with its Content-Length in
+// the context, so a large chunk is pipelined from its first byte.
+func writeReq(ctx context.Context, t *testing.T, s *Store, id string, offset int64, b []byte) (int64, error) {
+	t.Helper()
+	ctx, _, _ = WithRequest(ctx, int64(len(b)))
+	up, err := s.GetUpload(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up.WriteChunk(ctx, offset, bytes.NewReader(b))
+}
+
+// savedState reads the hash state on disk and returns its offset and the
+// digest of the bytes it covers.
+func savedState(t *testing.T, dir, id string) (int64, [32]byte) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, id+extHash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st hashState
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	h := newHash()
+	if err := h.(interface{ UnmarshalBinary([]byte) error }).UnmarshalBinary(st.State); err != nil {
+		t.Fatal(err)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return st.Offset, sum
+}
+
+// TestLiveHashAcrossChunks writes an upload in large chunks, whose last
+// blocks are hashed after the chunk is answered, and checks that every
+// saved state is exact once settled, that a chunk with a bad checksum is
+// dropped without disturbing the hash, that a restart continues from the
+// saved state, and that the digest is right.
+func TestLiveHashAcrossChunks(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("tusimg-live-hash"), (5<<20+12345)/16)
+	const chunk = 5 << 18 // 1.25 MiB: pipelined
+	s := openStore(t, dir, acceptAll)
+	up, err := s.NewUpload(ctx, handler.FileInfo{Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := up.GetInfo(ctx)
+	id := info.ID
+	for off := int64(0); off < 2*chunk; off += chunk {
+		if n, err := writeReq(ctx, t, s, id, off, data[off:off+chunk]); err != nil || n != chunk {
+			t.Fatalf("chunk at %d: %d, %v", off, n, err)
+		}
+	}
+	s.settle(id)
+	if off, sum := savedState(t, dir, id); off != 2*chunk || sum != sha256.Sum256(data[:2*chunk]) {
+		t.Fatalf("saved state after two chunks: offset %d, digest matches %v", off, sum == sha256.Sum256(data[:2*chunk]))
+	}
+
+	// Right after a chunk still hashing in the background, a chunk whose
+	// Upload-Checksum does not match is discarded: the data is cut back
+	// and the hash still describes the bytes before it.
+	if n, err := writeReq(ctx, t, s, id, 2*chunk, data[2*chunk:3*chunk]); err != nil || n != chunk {
+		t.Fatalf("chunk 3: %d, %v", n, err)
+	}
+	bad := sha1.Sum([]byte("not these bytes"))
+	sum, err := ParseChecksum("sha1 " + base64.StdEncoding.EncodeToString(bad[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeReq(WithChecksum(ctx, sum), t, s, id, 3*chunk, data[3*chunk:4*chunk]); !isStatus(err, 460) {
+		t.Fatalf("bad checksum: got %v, want 460", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, id)); err != nil || fi.Size() != 3*chunk {
+		t.Fatalf("data after the discarded chunk: %v, %v", fi, err)
+	}
+	if n, err := writeReq(ctx, t, s, id, 3*chunk, data[3*chunk:4*chunk]); err != nil || n != chunk {
+		t.Fatalf("chunk 4: %d, %v", n, err)
+	}
+
+	// A clean restart waits for the background hash; the next store goes
+	// on from the saved state.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if off, sum := savedState(t, dir, id); off != 4*chunk || sum != sha256.Sum256(data[:4*chunk]) {
+		t.Fatalf("saved state after Close: offset %d (want %d), digest matches %v", off, 4*chunk, sum == sha256.Sum256(data[:4*chunk]))
+	}
+	s = openStore(t, dir, acceptAll)
+	if n, err := writeReq(ctx, t, s, id, 4*chunk, data[4*chunk:]); err != nil || n != int64(len(data))-4*chunk {
+		t.Fatalf("last chunk: %d, %v", n, err)
+	}
+	got, err := s.Digest(ctx, id, int64(len(data)))
+	if err != nil || got != sha256.Sum256(data) {
+		t.Fatalf("digest: %x, %v; want %x", got, err, sha256.Sum256(data))
+	}
+	if len(pipeSlots) != 0 {
+		t.Errorf("%d pipeline slots still taken", len(pipeSlots))
+	}
+}
+
+// isStatus reports whether err is a tusd error with the given status.
+func isStatus(err error, status int) bool {
+	var e handler.Error
+	return errors.As(err, &e) && e.HTTPResponse.StatusCode == status
+}
+
+// TestFSStoreSharesTusdFormat checks that an upload area is interchangeable
+// between tusd's filestore and ours: each reads what the other wrote.
+func TestFSStoreSharesTusdFormat(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	tusd := filestore.New(dir)
+	be, err := newFSBackend(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := be.store
+	meta := map[string]string{"filename": "a.png", "filetype": "image/png"}
+
+	up, err := tusd.NewUpload(ctx, handler.FileInfo{ID: newObjectID(), SizeIsDeferred: true, MetaData: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := up.GetInfo(ctx)
+	if _, err := up.WriteChunk(ctx, 0, bytes.NewReader([]byte("12345"))); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := ours.GetUpload(ctx, want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := mine.GetInfo(ctx)
+	if got.ID != want.ID || got.Offset != 5 || !got.SizeIsDeferred || got.MetaData["filename"] != "a.png" ||
+		got.Storage[filestore.StorageKeyPath] != want.Storage[filestore.StorageKeyPath] {
+		t.Fatalf("ours read %+v, tusd wrote %+v", got, want)
+	}
+	if n, err := mine.WriteChunk(ctx, 5, bytes.NewReader([]byte("6789"))); err != nil || n != 4 {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if err := ours.AsLengthDeclarableUpload(mine).DeclareLength(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+
+	back, err := tusd.GetUpload(ctx, want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bi, _ := back.GetInfo(ctx)
+	if bi.Offset != 9 || bi.Size != 9 || bi.SizeIsDeferred || bi.MetaData["filetype"] != "image/png" {
+		t.Fatalf("tusd read back %+v", bi)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, want.ID)); string(b) != "123456789" {
+		t.Fatalf("data %q", b)
+	}
+
+	// And the other way round: ours creates, tusd reads; ours terminates.
+	up2, err := ours.NewUpload(ctx, handler.FileInfo{ID: newObjectID(), Size: 3, MetaData: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i2, _ := up2.GetInfo(ctx)
+	if t2, err := tusd.GetUpload(ctx, i2.ID); err != nil {
+		t.Fatal(err)
+	} else if ti, _ := t2.GetInfo(ctx); ti.Size != 3 || ti.Offset != 0 || ti.Storage["Type"] != "filestore" {
+		t.Fatalf("tusd read %+v", ti)
+	}
+	if err := ours.AsTerminatableUpload(up2).Terminate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ours.GetUpload(ctx, i2.ID); !errors.Is(err, handler.ErrNotFound) {
+		t.Fatalf("after Terminate: %v, want ErrNotFound", err)
+	}
+}
