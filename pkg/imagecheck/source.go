@@ -10,6 +10,11 @@ import (
 // walkers read small headers, so one window serves many of them.
 const windowSize = 32 << 10
 
+// hopWindow is what a source reads after hopping over a large chunk: a
+// 1 GiB PNG in 256 KiB IDAT chunks is walked with 4096 reads of 1 KiB
+// instead of 4096 reads of 32 KiB.
+const hopWindow = 1 << 10
+
 // source reads a complete upload of known size through an io.ReaderAt with a
 // read-ahead window, so walking thousands of small chunks costs few ReadAt
 // calls and skipping a large chunk costs none. Reading past size yields
@@ -46,7 +51,13 @@ func (s *source) at(off int64, n int) ([]byte, error) {
 		return nil, errTruncated
 	}
 	if off < s.off || off+int64(n) > s.off+int64(len(s.buf)) {
-		if err := s.fill(off); err != nil {
+		want := windowSize
+		if n <= hopWindow && off >= s.off+int64(len(s.buf))+windowSize {
+			// A hop over a large chunk: the next one is likely far
+			// too, so read just its header rather than a full window.
+			want = hopWindow
+		}
+		if err := s.fill(off, want); err != nil {
 			return nil, err
 		}
 	}
@@ -61,16 +72,16 @@ func (s *source) from(off int64) ([]byte, error) {
 		return nil, errTruncated
 	}
 	if off < s.off || off >= s.off+int64(len(s.buf)) {
-		if err := s.fill(off); err != nil {
+		if err := s.fill(off, windowSize); err != nil {
 			return nil, err
 		}
 	}
 	return s.buf[off-s.off:], nil
 }
 
-// fill loads the window starting at off.
-func (s *source) fill(off int64) error {
-	n := int(min(int64(windowSize), s.size-off))
+// fill loads the window starting at off, of up to want bytes.
+func (s *source) fill(off int64, want int) error {
+	n := int(min(int64(want), s.size-off))
 	if cap(s.buf) < n {
 		if s.size >= windowSize {
 			s.buf = *windows.Get().(*[]byte)
