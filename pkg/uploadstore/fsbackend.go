@@ -133,6 +133,7 @@ func (b *fsBackend) openData(ctx context.Context, id string, size int64, complet
 }
 
 func (b *fsBackend) removeData(ctx context.Context, id string) error {
+	b.store.forget(id)
 	var errs []error
 	for _, ext := range []string{"", extInfo} {
 		if err := sysfile.Unlink(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -23,10 +24,54 @@ import (
 // upload; through sysfile that is 21 system calls fewer per upload, about
 // a tenth of a small upload's server CPU. Concatenation and download are
 // not offered (tusimg offers neither).
+//
+// It also remembers the FileInfo of the uploads it created or read whose
+// length is known (tusd never changes such an info again), so a PATCH
+// reads no .info: one stat gives the offset. That saves an open, two reads,
+// a close and a JSON decode per request (about a twentieth of a small
+// upload's CPU). At most infoCacheMax are kept; forget drops one when its
+// session ends.
 type fsStore struct {
 	dir  string
 	perm fs.FileMode
 	path func(id, ext string) string
+
+	mu    sync.Mutex
+	infos map[string]handler.FileInfo // Offset not used
+}
+
+const infoCacheMax = 4096
+
+func (s *fsStore) remember(info handler.FileInfo) {
+	if info.SizeIsDeferred {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.infos == nil {
+		s.infos = make(map[string]handler.FileInfo)
+	}
+	if len(s.infos) >= infoCacheMax {
+		for id := range s.infos { // an arbitrary one
+			delete(s.infos, id)
+			break
+		}
+	}
+	s.infos[info.ID] = info
+}
+
+func (s *fsStore) recall(id string) (handler.FileInfo, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info, ok := s.infos[id]
+	return info, ok
+}
+
+// forget drops what is remembered of upload id.
+func (s *fsStore) forget(id string) {
+	s.mu.Lock()
+	delete(s.infos, id)
+	s.mu.Unlock()
 }
 
 var (
@@ -40,7 +85,7 @@ func (s *fsStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler
 	if info.ID == "" {
 		return nil, errors.New("uploadstore: new upload without an id")
 	}
-	u := &fsUpload{bin: s.path(info.ID, ""), infoPath: s.path(info.ID, extInfo), perm: s.perm}
+	u := &fsUpload{bin: s.path(info.ID, ""), infoPath: s.path(info.ID, extInfo), perm: s.perm, store: s}
 	info.Storage = map[string]string{"Type": "filestore", filestore.StorageKeyPath: u.bin,
 		filestore.StorageKeyInfoPath: u.infoPath}
 	u.info = info
@@ -50,25 +95,36 @@ func (s *fsStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler
 	if err := u.writeInfo(); err != nil {
 		return nil, err
 	}
+	s.remember(info)
 	return u, nil
 }
 
 // GetUpload implements handler.DataStore: the offset is the data's size.
 func (s *fsStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
-	u := &fsUpload{bin: s.path(id, ""), infoPath: s.path(id, extInfo), perm: s.perm}
-	data, err := readSmall(u.infoPath)
-	if err == nil {
-		err = json.Unmarshal(data, &u.info)
+	u := &fsUpload{bin: s.path(id, ""), infoPath: s.path(id, extInfo), perm: s.perm, store: s}
+	var err error
+	info, known := s.recall(id)
+	if known {
+		u.info = info
+	} else {
+		var data []byte
+		if data, err = readSmall(u.infoPath); err == nil {
+			err = json.Unmarshal(data, &u.info)
+		}
 	}
 	var st os.FileInfo
 	if err == nil {
 		st, err = os.Stat(u.bin)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
+		s.forget(id)
 		return nil, handler.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !known {
+		s.remember(u.info)
 	}
 	u.info.Offset = st.Size()
 	return u, nil
@@ -113,6 +169,7 @@ type fsUpload struct {
 	bin      string
 	infoPath string
 	perm     fs.FileMode
+	store    *fsStore
 }
 
 func (u *fsUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) { return u.info, nil }
@@ -141,6 +198,7 @@ func (u *fsUpload) FinishUpload(ctx context.Context) error { return nil }
 
 // Terminate removes both files; missing ones are not an error.
 func (u *fsUpload) Terminate(ctx context.Context) error {
+	u.store.forget(u.info.ID)
 	for _, p := range []string{u.bin, u.infoPath} {
 		if err := sysfile.Unlink(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -152,7 +210,11 @@ func (u *fsUpload) Terminate(ctx context.Context) error {
 // DeclareLength implements handler.LengthDeclarableUpload.
 func (u *fsUpload) DeclareLength(ctx context.Context, length int64) error {
 	u.info.Size, u.info.SizeIsDeferred = length, false
-	return u.writeInfo()
+	if err := u.writeInfo(); err != nil {
+		return err
+	}
+	u.store.remember(u.info)
+	return nil
 }
 
 func (u *fsUpload) writeInfo() error {

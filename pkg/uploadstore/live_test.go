@@ -184,6 +184,19 @@ func TestFSStoreSharesTusdFormat(t *testing.T) {
 	} else if ti, _ := t2.GetInfo(ctx); ti.Size != 3 || ti.Offset != 0 || ti.Storage["Type"] != "filestore" {
 		t.Fatalf("tusd read %+v", ti)
 	}
+	// What fsStore remembers of an upload never outlives its files, even
+	// when they are removed behind its back.
+	up3, err := ours.NewUpload(ctx, handler.FileInfo{ID: newObjectID(), Size: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i3, _ := up3.GetInfo(ctx)
+	if err := os.Remove(filepath.Join(dir, i3.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ours.GetUpload(ctx, i3.ID); !errors.Is(err, handler.ErrNotFound) {
+		t.Fatalf("after its data was removed: %v, want ErrNotFound", err)
+	}
 	if err := ours.AsTerminatableUpload(up2).Terminate(ctx); err != nil {
 		t.Fatal(err)
 	}
