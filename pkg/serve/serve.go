@@ -50,7 +50,8 @@ type Options struct {
 	// It is called from many goroutines at once.
 	OnServe func(bytes int64)
 	// RequestID, when set, returns the request's id; it is put in error
-	// bodies and logs.
+	// bodies and logs. When it is nil or returns "", the X-Request-Id
+	// response header (if a middleware set it) is used.
 	RequestID func(*http.Request) string
 	// CrossOriginResourcePolicy is the Cross-Origin-Resource-Policy header
 	// sent with images: "cross-origin" (default, any site may embed them),
@@ -206,6 +207,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, e *httperr.Error)
 	var id string
 	if h.opts.RequestID != nil {
 		id = h.opts.RequestID(r)
+	}
+	if id == "" { // set by a middleware that keeps no request context
+		id = w.Header().Get("X-Request-Id")
 	}
 	if e.Status >= http.StatusInternalServerError {
 		level := slog.LevelError

@@ -185,7 +185,11 @@ func (s *Server) routes() http.Handler {
 	tus := http.StripPrefix("/files/", s.hooks.Middleware(s.tusd))
 	mux.Handle("/files/", s.wrap("tus", s.guard(s.whenRecovered(tus))))
 	img := serve.New(s.images, s.serveOptions(), s.log)
-	mux.Handle("GET /i/{name}", s.wrap("image", s.readAuth(img)))
+	if s.cfg.AuthRead {
+		mux.Handle("GET /i/{name}", s.wrap("image", s.readAuth(img)))
+	} else {
+		mux.Handle("GET /i/{name}", s.wrapLean("image", img))
+	}
 	mux.Handle("POST /api/v1/images", s.wrap("api_upload_image",
 		s.guard(s.whenRecovered(s.requireAuth(http.HandlerFunc(s.postImage))))))
 	mux.Handle("GET /api/v1/images", s.wrap("api_list_images", s.readAuth(http.HandlerFunc(s.listImages))))
