@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -202,5 +204,52 @@ func TestFSStoreSharesTusdFormat(t *testing.T) {
 	}
 	if _, err := ours.GetUpload(ctx, i2.ID); !errors.Is(err, handler.ErrNotFound) {
 		t.Fatalf("after Terminate: %v, want ErrNotFound", err)
+	}
+}
+
+// TestSlowBodyIsStored checks that bytes of a large chunk that trickles in
+// reach the data file while the request goes on, rather than waiting in a
+// pipeline block for more.
+func TestSlowBodyIsStored(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, acceptAll)
+	ctx := context.Background()
+	const size = 4 << 20
+	up, err := s.NewUpload(ctx, handler.FileInfo{Size: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := up.GetInfo(ctx)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		rctx, _, _ := WithRequest(ctx, size) // large: pipelined from the first byte
+		up, err := s.GetUpload(rctx, info.ID)
+		if err == nil {
+			_, err = up.WriteChunk(rctx, 0, pr)
+		}
+		done <- err
+	}()
+	if _, err := pw.Write(bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(filepath.Join(dir, info.ID))
+		if err == nil && fi.Size() == 4096 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("4096 bytes sent, the data file holds %v (%v) after 5 s", fi.Size(), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pw.CloseWithError(errors.New("client gone"))
+	if err := <-done; err == nil {
+		t.Fatal("an interrupted body must fail the chunk")
+	}
+	s.settle(info.ID)
+	if off, sum := savedState(t, dir, info.ID); off != 4096 || sum != sha256.Sum256(bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1024)) {
+		t.Errorf("hash state after the interrupted chunk: offset %d", off)
 	}
 }

@@ -121,8 +121,9 @@ func (t *teeReader) WriteTo(w io.Writer) (int64, error) {
 }
 
 // writeToPiped is WriteTo once the pipeline runs: each block is filled to at
-// least pipeFill bytes (or the end of the body), written, and handed to the
-// hasher, which returns it to the pool.
+// least pipeFill bytes (or the end of the body, or a read shorter than
+// slowRead, so bytes of a slow client are not held back), written, and
+// handed to the hasher, which returns it to the pool.
 func (t *teeReader) writeToPiped(w io.Writer, written int64) (int64, error) {
 	for {
 		blk := blockPool.Get().(*[]byte)
@@ -137,6 +138,9 @@ func (t *teeReader) writeToPiped(w io.Writer, written int64) (int64, error) {
 					rerr = err
 				}
 				n += k
+			}
+			if k < slowRead {
+				break // a slow client: store what came without waiting for more
 			}
 		}
 		var werr error
@@ -165,6 +169,9 @@ func (t *teeReader) writeToPiped(w io.Writer, written int64) (int64, error) {
 
 // midBuf is the read size of a fast chunk that is not pipelined.
 const midBuf = 256 << 10
+
+// slowRead: a read of fewer bytes than this means the body trickles in.
+const slowRead = 16 << 10
 
 var (
 	smallBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
