@@ -72,14 +72,14 @@ func (z *zlibReader) Read(p []byte) (int, error) {
 	return n, io.EOF
 }
 
-// adler32Update returns the Adler-32 of a stream whose Adler-32 so far is
-// adler, continued with p. It works on 128-byte groups of 16 words: the
+// adler32Generic returns the Adler-32 of a stream whose Adler-32 so far is
+// adler, continued with p (adler32Update without AVX2). It works on 128-byte groups of 16 words: the
 // byte sums of each of the 8 byte positions (A) and their running sums (B)
 // are kept in 16-bit lanes of four registers, which cannot overflow within
 // a group (A <= 16*255, B <= 136*255), and folded into s1 and s2 once per
 // group; hash/adler32 adds byte by byte, one dependent addition after the
 // other. About 2.5 times as fast here, and tested against hash/adler32.
-func adler32Update(adler uint32, p []byte) uint32 {
+func adler32Generic(adler uint32, p []byte) uint32 {
 	const (
 		mod       = 65521
 		group     = 128
