@@ -124,7 +124,18 @@ func (s *FS) ensureShard(shardDir string) error {
 	if _, ok := s.shards.Load(shardDir); ok {
 		return nil
 	}
-	if err := os.MkdirAll(shardDir, dirPerm); err != nil {
+	// Mostly only the last level is missing: one mkdir, not MkdirAll's
+	// stat, stat of the parent and mkdir.
+	err := os.Mkdir(shardDir, dirPerm)
+	if errors.Is(err, fs.ErrExist) {
+		err = nil
+		if fi, serr := os.Stat(shardDir); serr != nil || !fi.IsDir() {
+			err = fmt.Errorf("contentstore: %s is not a directory", shardDir)
+		}
+	} else if err != nil {
+		err = os.MkdirAll(shardDir, dirPerm)
+	}
+	if err != nil {
 		return fmt.Errorf("contentstore: create %s: %w", shardDir, err)
 	}
 	s.shards.Store(shardDir, struct{}{})

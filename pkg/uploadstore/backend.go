@@ -51,8 +51,10 @@ type backend interface {
 	// lastWrite is when id's data last changed, if the backend knows.
 	lastWrite(ctx context.Context, id string) (time.Time, bool)
 	// removeData deletes id's data and tusd's records of it, whatever state
-	// they are in (also after the data was moved away by publishing).
-	removeData(ctx context.Context, id string) error
+	// they are in (also after the data was moved away by publishing, which
+	// published says: a backend whose publishing moves the data need not
+	// look for it).
+	removeData(ctx context.Context, id string, published bool) error
 	// sessionsByHash says whether sessions are listed from the hash states,
 	// so a new upload needs one at once.
 	sessionsByHash() bool

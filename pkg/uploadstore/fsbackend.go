@@ -132,10 +132,13 @@ func (b *fsBackend) openData(ctx context.Context, id string, size int64, complet
 	return f, f, nil
 }
 
-func (b *fsBackend) removeData(ctx context.Context, id string) error {
+func (b *fsBackend) removeData(ctx context.Context, id string, published bool) error {
 	b.store.forget(id)
 	var errs []error
 	for _, ext := range []string{"", extInfo} {
+		if ext == "" && published {
+			continue // publishing moved it (contentstore.FS.PublishFile)
+		}
 		if err := sysfile.Unlink(b.path(id, ext)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -53,6 +53,9 @@ func (s *Store) saveHash(ctx context.Context, id string, h hash.Hash, st hashSta
 		return fmt.Errorf("uploadstore: marshal hash: %w", err)
 	}
 	st.State = state
+	s.mu.Lock()
+	delete(s.stateless, id)
+	s.mu.Unlock()
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("uploadstore: encode hash state: %w", err)

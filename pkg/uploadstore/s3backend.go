@@ -149,7 +149,7 @@ func (b *s3Backend) openData(ctx context.Context, id string, size int64, complet
 // removeData terminates the upload in s3store (aborting the multipart upload
 // and deleting its objects); the bytes of a published upload were already
 // moved away.
-func (b *s3Backend) removeData(ctx context.Context, id string) error {
+func (b *s3Backend) removeData(ctx context.Context, id string, published bool) error {
 	up, err := b.store.GetUpload(ctx, id)
 	if err != nil {
 		if errors.Is(err, handler.ErrNotFound) {

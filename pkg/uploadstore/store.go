@@ -77,9 +77,10 @@ type Store struct {
 	// (see liveHash); only where this process alone writes the data.
 	asyncHash bool
 
-	mu      sync.Mutex
-	digests map[string][32]byte  // finished, not yet published: id -> SHA-256
-	live    map[string]*liveHash // chunks still being hashed in the background
+	mu        sync.Mutex
+	digests   map[string][32]byte  // finished, not yet published: id -> SHA-256
+	live      map[string]*liveHash // chunks still being hashed in the background
+	stateless map[string]struct{}  // created here, no hash state saved yet
 }
 
 // New opens (creating) a filesystem upload directory. If the previous process
@@ -103,7 +104,7 @@ func newStore(be backend, opts Options) (*Store, error) {
 		return nil, errors.New("uploadstore: Options.Log is required")
 	}
 	s := &Store{be: be, sniffLen: opts.SniffLen, sniff: opts.Sniff, log: opts.Log,
-		digests: map[string][32]byte{}, live: map[string]*liveHash{}, ttl: opts.TTL, OnReject: opts.OnReject}
+		digests: map[string][32]byte{}, live: map[string]*liveHash{}, stateless: map[string]struct{}{}, ttl: opts.TTL, OnReject: opts.OnReject}
 	if s.ttl <= 0 {
 		s.ttl = 24 * time.Hour
 	}
@@ -181,9 +182,11 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	}
 	if err == nil && s.be.sessionsByHash() {
 		err = s.saveHash(ctx, info.ID, newHash(), hashState{})
+	} else if err == nil {
+		s.markStateless(info.ID)
 	}
 	if err != nil {
-		if rerr := s.be.removeData(ctx, objectID); rerr != nil {
+		if rerr := s.be.removeData(ctx, objectID, false); rerr != nil {
 			s.log.Warn("upload.create_cleanup", "upload_id", objectID, "error", rerr)
 		}
 		return nil, Public(ctx, err)
@@ -256,12 +259,36 @@ func (s *Store) Discard(ctx context.Context, id string) error { return s.remove(
 
 // remove deletes an upload session's data and hash state (not its outcome).
 func (s *Store) remove(ctx context.Context, id string) error {
+	return s.removeSession(ctx, id, false)
+}
+
+// removeSession removes id's data (unless published already moved it away)
+// and records; a hash state known never to have been saved is not looked
+// for.
+func (s *Store) removeSession(ctx context.Context, id string, published bool) error {
 	s.settle(id)
-	errs := []error{s.be.removeData(ctx, id), s.be.delSide(ctx, id, extHash)}
 	s.mu.Lock()
 	delete(s.digests, id)
+	_, noState := s.stateless[id]
+	delete(s.stateless, id)
 	s.mu.Unlock()
+	errs := []error{s.be.removeData(ctx, id, published)}
+	if !noState {
+		errs = append(errs, s.be.delSide(ctx, id, extHash))
+	}
 	return errors.Join(errs...)
+}
+
+// maxStateless bounds the ids remembered as having no saved hash state.
+const maxStateless = 1 << 16
+
+// markStateless remembers that new upload id has no saved hash state yet.
+func (s *Store) markStateless(id string) {
+	s.mu.Lock()
+	if len(s.stateless) < maxStateless {
+		s.stateless[id] = struct{}{}
+	}
+	s.mu.Unlock()
 }
 
 // Reject ends a session as rejected: its bytes are deleted and an Outcome
@@ -283,7 +310,7 @@ func (s *Store) Complete(ctx context.Context, info handler.FileInfo, sha, url st
 	if err := s.writeOutcome(ctx, o); err != nil {
 		return err
 	}
-	return s.remove(ctx, info.ID)
+	return s.removeSession(ctx, info.ID, true)
 }
 
 // Digest returns the SHA-256 of a finished upload's size bytes. It comes from
