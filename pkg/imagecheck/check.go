@@ -52,7 +52,7 @@ func (c *Checker) Check(ctx context.Context, r io.ReaderAt, size int64, m Meta) 
 	if err := c.checkSize(size); err != nil {
 		return Result{}, err
 	}
-	if size <= wholeMax {
+	if _, inMemory := r.(interface{ Bytes() []byte }); size <= wholeMax && !inMemory {
 		if b := wholeBufs.Get().(*[]byte); readWhole(r, (*b)[:size]) {
 			defer wholeBufs.Put(b)
 			r = bytes.NewReader((*b)[:size])
@@ -103,7 +103,9 @@ func (c *Checker) Check(ctx context.Context, r io.ReaderAt, size int64, m Meta) 
 
 // wholeMax is the size up to which Check reads the upload once, with one
 // ReadAt, and runs every pass (sniff, header, structure, full decode) on
-// the copy in memory, instead of reading windows again for each pass.
+// the copy in memory, instead of reading windows again for each pass. A
+// ReaderAt that has a Bytes() []byte method is in memory already and is
+// read as it is.
 const wholeMax = 256 << 10
 
 var wholeBufs = sync.Pool{New: func() any { b := make([]byte, wholeMax); return &b }}

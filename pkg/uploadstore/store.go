@@ -81,6 +81,7 @@ type Store struct {
 	digests   map[string][32]byte  // finished, not yet published: id -> SHA-256
 	live      map[string]*liveHash // chunks still being hashed in the background
 	stateless map[string]struct{}  // created here, no hash state saved yet
+	captured  map[string]*[]byte   // finished small uploads in memory (see capture.go)
 }
 
 // New opens (creating) a filesystem upload directory. If the previous process
@@ -104,7 +105,7 @@ func newStore(be backend, opts Options) (*Store, error) {
 		return nil, errors.New("uploadstore: Options.Log is required")
 	}
 	s := &Store{be: be, sniffLen: opts.SniffLen, sniff: opts.Sniff, log: opts.Log,
-		digests: map[string][32]byte{}, live: map[string]*liveHash{}, stateless: map[string]struct{}{}, ttl: opts.TTL, OnReject: opts.OnReject}
+		digests: map[string][32]byte{}, live: map[string]*liveHash{}, stateless: map[string]struct{}{}, captured: map[string]*[]byte{}, ttl: opts.TTL, OnReject: opts.OnReject}
 	if s.ttl <= 0 {
 		s.ttl = 24 * time.Hour
 	}
@@ -155,6 +156,12 @@ func (s *Store) Source(id string) DataSource { return s.be.dataSource(id) }
 func (s *Store) OpenData(ctx context.Context, id string, size int64) (interface {
 	ReadAt(p []byte, off int64) (int, error)
 }, func() error, error) {
+	if b := s.takeCapture(id); b != nil {
+		if int64(len(*b)) == size {
+			return capturedData(*b), func() error { releaseCapture(b); return nil }, nil
+		}
+		releaseCapture(b)
+	}
 	r, c, err := s.be.openData(ctx, id, size, true)
 	if err != nil {
 		return nil, nil, err
@@ -267,6 +274,7 @@ func (s *Store) remove(ctx context.Context, id string) error {
 // for.
 func (s *Store) removeSession(ctx context.Context, id string, published bool) error {
 	s.settle(id)
+	releaseCapture(s.takeCapture(id))
 	s.mu.Lock()
 	delete(s.digests, id)
 	_, noState := s.stateless[id]

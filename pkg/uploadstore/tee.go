@@ -28,6 +28,7 @@ type teeReader struct {
 	noPipe   bool            // no pipeline slot was free: hash inline to the end
 	lost     bool            // the hash state fell behind: don't hash (see hashState.Lost)
 	progress *Progress       // when the request last received bytes (see Polite)
+	capture  *[]byte         // a copy of the whole upload (see capture.go), or nil
 }
 
 // prefixBufs recycles the sniff prefixes (imagecheck.SniffLen is 3 KiB):
@@ -214,6 +215,14 @@ func (t *teeReader) account(b []byte) error {
 		t.chunk.Write(b)
 	}
 	t.n += int64(len(b))
+	if t.capture != nil {
+		if len(*t.capture)+len(b) > cap(*t.capture) { // more than declared: give up
+			releaseCapture(t.capture)
+			t.capture = nil
+		} else {
+			*t.capture = append(*t.capture, b...)
+		}
+	}
 	if t.want > 0 && !t.done {
 		k := min(t.want-len(t.prefix), len(b))
 		t.prefix = append(t.prefix, b[:k]...)

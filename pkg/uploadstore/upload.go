@@ -78,6 +78,10 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	}
 	u.prepareSniff(t, st, info, offset)
 	defer t.releasePrefix()
+	if offset == 0 && !info.SizeIsDeferred {
+		t.capture = startCapture(info.Size)
+		defer func() { releaseCapture(t.capture) }() // unless kept below
+	}
 	n, werr := u.Upload.WriteChunk(ctx, offset, t)
 	if !verify && u.handOff(ctx, t, st, info, offset, n, werr) {
 		u.wrote = true
@@ -117,6 +121,10 @@ func (u *upload) afterChunk(ctx context.Context, t *teeReader, st hashState, inf
 		// saved; after a crash, Digest continues from the last saved state
 		// over the data, which is complete by then.
 		s.setDigest(u.id, t.h)
+		if t.capture != nil && int64(len(*t.capture)) == info.Size {
+			s.keepCapture(u.id, t.capture)
+			t.capture = nil
+		}
 		return nil
 	}
 	if err := s.saveHash(ctx, u.id, t.h, next); err != nil && werr == nil {
