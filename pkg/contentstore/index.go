@@ -180,7 +180,10 @@ type recordCache struct {
 }
 
 func newRecordCache(max int) *recordCache {
-	return &recordCache{max: max, ll: list.New(), m: make(map[string]*list.Element, max)}
+	// The map grows with use: allocated for max entries up front, its 1.5
+	// MB of buckets (strings and pointers) were marked by every garbage
+	// collection, however few records were cached.
+	return &recordCache{max: max, ll: list.New(), m: make(map[string]*list.Element)}
 }
 
 func (c *recordCache) get(sha string) (Record, bool) {
