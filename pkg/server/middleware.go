@@ -52,10 +52,12 @@ func (s *Server) finish(ctx context.Context, log *slog.Logger, rm *metrics.Route
 }
 
 // wrapLean is wrap for the image route when reads need no authentication:
-// the same request id header, metrics and access log, but no request
-// context (a copy of the request, a context value and a logger per GET,
-// about a twentieth of a GET's CPU). The handler must not need
-// reqctx.From; the read handler finds the id in the response header.
+// the same metrics and access log, but no request context (a copy of the
+// request, a context value and a logger per GET). The handler must not
+// need reqctx.From; the read handler finds the id in the response header.
+// Only error answers keep X-Request-Id (their JSON carries it too): on an
+// image it would be the ninth header, which takes Go's header map past its
+// small form, about 5% of a GET's CPU.
 func (s *Server) wrapLean(route string, h http.Handler) http.Handler {
 	rm := s.metrics.Route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +66,7 @@ func (s *Server) wrapLean(route string, h http.Handler) http.Handler {
 		if id == "" {
 			id = reqctx.NewID()
 		}
-		st := &leanState{sw: statusWriter{ResponseWriter: w}, idValue: [1]string{id}}
+		st := &leanState{sw: statusWriter{ResponseWriter: w, idOnErrorsOnly: true}, idValue: [1]string{id}}
 		w.Header()[requestIDHeader] = st.idValue[:]
 		h.ServeHTTP(&st.sw, r)
 		s.finish(r.Context(), requestLogger(s.log, id), rm, route, r, st.sw.code, start)
@@ -134,18 +136,28 @@ type baseURLEntry struct{ scheme, host, base string }
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+	// idOnErrorsOnly drops the X-Request-Id header from answers below 400.
+	idOnErrorsOnly bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 && code >= 200 {
 		w.code = code
+		w.dropID()
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) dropID() {
+	if w.idOnErrorsOnly && w.code < 400 {
+		delete(w.ResponseWriter.Header(), requestIDHeader)
+	}
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
+		w.dropID()
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -153,6 +165,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
+		w.dropID()
 	}
 	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
 		return rf.ReadFrom(src)
