@@ -50,7 +50,8 @@ type Options struct {
 	// It is called from many goroutines at once.
 	OnServe func(bytes int64)
 	// RequestID, when set, returns the request's id; it is put in error
-	// bodies and logs. When it is nil or returns "", the X-Request-Id
+	// bodies and logs. When it is nil or returns "", the writer's
+	// RequestID() string method, if it has one, or else the X-Request-Id
 	// response header (if a middleware set it) is used.
 	RequestID func(*http.Request) string
 	// CrossOriginResourcePolicy is the Cross-Origin-Resource-Policy header
@@ -209,7 +210,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, e *httperr.Error)
 	if h.opts.RequestID != nil {
 		id = h.opts.RequestID(r)
 	}
-	if id == "" { // set by a middleware that keeps no request context
+	if x, ok := w.(interface{ RequestID() string }); ok && id == "" { // a middleware without request context
+		id = x.RequestID()
+	}
+	if id == "" {
 		id = w.Header().Get("X-Request-Id")
 	}
 	if e.Status >= http.StatusInternalServerError {

@@ -54,7 +54,8 @@ func (s *Server) finish(ctx context.Context, log *slog.Logger, rm *metrics.Route
 // wrapLean is wrap for the image route when reads need no authentication:
 // the same metrics and access log, but no request context (a copy of the
 // request, a context value and a logger per GET). The handler must not
-// need reqctx.From; the read handler finds the id in the response header.
+// need reqctx.From; the read handler asks the writer for the id
+// (statusWriter.RequestID).
 // Only error answers keep X-Request-Id (their JSON carries it too): on an
 // image it would be the ninth header, which takes Go's header map past its
 // small form, about 5% of a GET's CPU.
@@ -66,8 +67,8 @@ func (s *Server) wrapLean(route string, h http.Handler) http.Handler {
 		if id == "" {
 			id = reqctx.NewID()
 		}
-		st := &leanState{sw: statusWriter{ResponseWriter: w, idOnErrorsOnly: true}, idValue: [1]string{id}}
-		w.Header()[requestIDHeader] = st.idValue[:]
+		st := &leanState{sw: statusWriter{ResponseWriter: w}, idValue: [1]string{id}}
+		st.sw.errorID = st.idValue[:]
 		h.ServeHTTP(&st.sw, r)
 		s.finish(r.Context(), requestLogger(s.log, id), rm, route, r, st.sw.code, start)
 	})
@@ -136,28 +137,33 @@ type baseURLEntry struct{ scheme, host, base string }
 type statusWriter struct {
 	http.ResponseWriter
 	code int
-	// idOnErrorsOnly drops the X-Request-Id header from answers below 400.
-	idOnErrorsOnly bool
+	// errorID, when set, is the X-Request-Id value to add to an answer of
+	// 400 or more (wrapLean): the header is never put on other answers.
+	errorID []string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 && code >= 200 {
 		w.code = code
-		w.dropID()
+	}
+	if code >= 400 && w.errorID != nil {
+		w.ResponseWriter.Header()[requestIDHeader] = w.errorID
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) dropID() {
-	if w.idOnErrorsOnly && w.code < 400 {
-		delete(w.ResponseWriter.Header(), requestIDHeader)
+// RequestID is the request's id when wrapLean set one (serve.Handler asks
+// for it when it answers an error).
+func (w *statusWriter) RequestID() string {
+	if len(w.errorID) == 0 {
+		return ""
 	}
+	return w.errorID[0]
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
-		w.dropID()
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -165,7 +171,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
-		w.dropID()
 	}
 	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
 		return rf.ReadFrom(src)
