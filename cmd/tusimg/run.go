@@ -78,6 +78,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("%w: invalid configuration: %s", errUsage, oneLine(err))
 	}
 	log := newLogger(cfg, stderr)
+	setGCFloor(int64(cfg.GCFloor))
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err

@@ -60,6 +60,7 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 		{"unwritable data dir", []string{"--data", filepath.Join(file, "sub")}, nil, "--data " + filepath.Join(file, "sub")},
 		{"world-writable data dir", []string{"--data", open}, nil, "world-writable"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
+		{"gc floor too large", []string{"--gc-floor", "5GiB"}, nil, "--gc-floor (TUSIMG_GC_FLOOR): must be between 0 (off) and 4GiB"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

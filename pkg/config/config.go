@@ -77,6 +77,10 @@ type Config struct {
 
 	LogLevel  string // debug, info, warn, error
 	LogFormat string // text or json
+
+	// GCFloor is the heap size below which the garbage collector does not
+	// run (a ballast allocated at start; 0: Go's default pacing).
+	GCFloor ByteSize
 }
 
 // Default returns the zero-config defaults: listen on :8080, data under
@@ -114,6 +118,7 @@ func Default() Config {
 		LockTTL:              10 * time.Second,
 		LogLevel:             "info",
 		LogFormat:            "text",
+		GCFloor:              16 << 20,
 	}
 }
 
@@ -224,6 +229,9 @@ func (c Config) Validate() error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		bad("redis-url", "must start with redis:// or rediss://")
+	}
+	if c.GCFloor < 0 || c.GCFloor > 4<<30 {
+		bad("gc-floor", "must be between 0 (off) and 4GiB, got %d", c.GCFloor)
 	}
 	if c.S3CacheSize < 0 {
 		bad("s3-cache-size", "must not be negative (0 turns the cache off), got %d", c.S3CacheSize)

@@ -68,6 +68,7 @@ func (c *Config) options() []option {
 		{"ietf-draft", "also accept the IETF resumable upload draft protocol", (*boolValue)(&c.IETFDraft)},
 		{"log-level", "debug, info, warn or error", (*stringValue)(&c.LogLevel)},
 		{"log-format", "text or json", (*stringValue)(&c.LogFormat)},
+		{"gc-floor", "heap size below which Go's garbage collector does not run: fewer collections while the live heap is small (about 4% of a GET), for up to about this much more memory under load; 0: Go's default", &c.GCFloor},
 	}
 }
 
