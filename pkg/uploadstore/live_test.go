@@ -310,3 +310,40 @@ func TestCaptureSmallUpload(t *testing.T) {
 		t.Errorf("%d capture slots still taken", len(captureSem))
 	}
 }
+
+// shortWriter takes at most max bytes per Write, and fails after failAt.
+type shortWriter struct {
+	buf         bytes.Buffer
+	max, failAt int
+	calls       int
+}
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	w.calls++
+	if w.buf.Len() >= w.failAt {
+		return 0, errors.New("disk full")
+	}
+	if len(p) > w.max {
+		p = p[:w.max]
+	}
+	return w.buf.Write(p)
+}
+
+// TestWriteSlices checks that a block reaches the store in pieces of at most
+// writeSlice bytes, whole, and that a short or failing write is reported
+// with what was written.
+func TestWriteSlices(t *testing.T) {
+	b := bytes.Repeat([]byte("0123456789abcdef"), (3*writeSlice+100)/16)
+	w := &shortWriter{max: writeSlice, failAt: len(b)}
+	if n, err := writeSlices(w, b); n != len(b) || err != nil || !bytes.Equal(w.buf.Bytes(), b) || w.calls != 4 {
+		t.Fatalf("wrote %d of %d in %d calls: %v", n, len(b), w.calls, err)
+	}
+	w = &shortWriter{max: 100, failAt: len(b)}
+	if n, err := writeSlices(w, b); n != 100 || !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("short write: %d, %v", n, err)
+	}
+	w = &shortWriter{max: writeSlice, failAt: writeSlice}
+	if n, err := writeSlices(w, b); n != writeSlice || err == nil {
+		t.Fatalf("failing write: %d, %v", n, err)
+	}
+}

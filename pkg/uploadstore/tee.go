@@ -95,11 +95,8 @@ func (t *teeReader) WriteTo(w io.Writer) (int64, error) {
 		}
 		n, rerr := t.Read(buf)
 		if n > 0 {
-			wn, werr := w.Write(buf[:n])
+			wn, werr := writeSlices(w, buf[:n])
 			written += int64(wn)
-			if werr == nil && wn != n {
-				werr = io.ErrShortWrite
-			}
 			if werr != nil {
 				return written, werr
 			}
@@ -147,11 +144,8 @@ func (t *teeReader) writeToPiped(w io.Writer, written int64) (int64, error) {
 		var werr error
 		if n > 0 {
 			var wn int
-			wn, werr = w.Write(b[:n])
+			wn, werr = writeSlices(w, b[:n])
 			written += int64(wn)
-			if werr == nil && wn != n {
-				werr = io.ErrShortWrite
-			}
 		}
 		// Hashed whatever the write did: the hash covers t.n bytes, and
 		// afterChunk compares t.n with what the store kept.
@@ -166,6 +160,32 @@ func (t *teeReader) writeToPiped(w io.Writer, written int64) (int64, error) {
 			return written, rerr
 		}
 	}
+}
+
+// writeSlice is the most bytes handed to the store in one write. A write
+// system call that lasts more than about 20 us lets Go's sysmon take the
+// goroutine's P away and hand it back when the call returns, churn that
+// cost about 8% of a large upload's CPU with 1 MiB writes to tmpfs (about
+// 300 us each); 64 KiB writes take about 20 us and were 6% faster on a
+// 1 GiB upload. Reads are not sliced: from a socket they return what has
+// arrived, and smaller reads measured slower.
+const writeSlice = 64 << 10
+
+// writeSlices writes b to w in pieces of at most writeSlice bytes.
+func writeSlices(w io.Writer, b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		piece := b[written:min(len(b), written+writeSlice)]
+		n, err := w.Write(piece)
+		written += n
+		if err == nil && n != len(piece) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
 }
 
 // midBuf is the read size of a fast chunk that is not pipelined.
