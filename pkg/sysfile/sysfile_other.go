@@ -19,3 +19,11 @@ func Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) 
 
 // Unlink is os.Remove.
 func Unlink(path string) error { return os.Remove(path) }
+
+// FD is an open file (an *os.File off Unix).
+type FD = *os.File
+
+// Open is os.OpenFile.
+func Open(name string, flag int, perm fs.FileMode) (FD, error) {
+	return os.OpenFile(name, flag, perm)
+}

@@ -9,6 +9,7 @@
 package sysfile
 
 import (
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -44,4 +45,64 @@ func Unlink(path string) error {
 		return &fs.PathError{Op: "remove", Path: path, Err: err}
 	}
 	return nil
+}
+
+// FD is an open file as a bare descriptor: unlike an *os.File it costs no
+// fcntl at open (os.NewFile asks for the flags) and no finalizer, which a
+// file that lives for one write does not need. Close it exactly once.
+type FD int
+
+// Open opens name like OpenFile, returning a bare descriptor.
+func Open(name string, flag int, perm fs.FileMode) (FD, error) {
+	for {
+		fd, err := syscall.Open(name, flag|syscall.O_CLOEXEC, uint32(perm.Perm()))
+		if err == nil {
+			return FD(fd), nil
+		}
+		if err != syscall.EINTR {
+			return -1, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+	}
+}
+
+// Write writes all of b (it repeats partial writes, as os.File does). Its
+// errors are bare syscall.Errno values.
+func (f FD) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := syscall.Write(int(f), b[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// Read reads up to len(b) bytes; at the end of the file it returns io.EOF.
+func (f FD) Read(b []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(f), b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 && len(b) > 0 {
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// Close closes the descriptor.
+func (f FD) Close() error {
+	return syscall.Close(int(f))
 }

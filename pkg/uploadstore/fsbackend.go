@@ -82,7 +82,7 @@ func (b *fsBackend) putSide(ctx context.Context, id, ext string, data []byte, mo
 
 // writeFile creates or truncates path and writes data.
 func writeFile(path string, data []byte, perm fs.FileMode) error {
-	f, err := sysfile.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
+	f, err := sysfile.Open(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}

@@ -142,7 +142,7 @@ func (s *fsStore) AsLengthDeclarableUpload(up handler.Upload) handler.LengthDecl
 
 // readSmall reads a small file whole: an open, two reads and a close.
 func readSmall(path string) ([]byte, error) {
-	f, err := sysfile.OpenFile(path, os.O_RDONLY, 0)
+	f, err := sysfile.Open(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (u *fsUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) { retu
 // WriteChunk appends src to the data. Like tusd's, the close error is not
 // lost, and the offset counts what was written even when src failed.
 func (u *fsUpload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
-	f, err := sysfile.OpenFile(u.bin, os.O_WRONLY|os.O_APPEND, u.perm)
+	f, err := sysfile.Open(u.bin, os.O_WRONLY|os.O_APPEND, u.perm)
 	if err != nil {
 		return 0, err
 	}
