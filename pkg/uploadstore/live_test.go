@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 )
 
@@ -126,87 +125,6 @@ func isStatus(err error, status int) bool {
 	return errors.As(err, &e) && e.HTTPResponse.StatusCode == status
 }
 
-// TestFSStoreSharesTusdFormat checks that an upload area is interchangeable
-// between tusd's filestore and ours: each reads what the other wrote.
-func TestFSStoreSharesTusdFormat(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	tusd := filestore.New(dir)
-	be, err := newFSBackend(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours := be.store
-	meta := map[string]string{"filename": "a.png", "filetype": "image/png"}
-
-	up, err := tusd.NewUpload(ctx, handler.FileInfo{ID: newObjectID(), SizeIsDeferred: true, MetaData: meta})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := up.GetInfo(ctx)
-	if _, err := up.WriteChunk(ctx, 0, bytes.NewReader([]byte("12345"))); err != nil {
-		t.Fatal(err)
-	}
-	mine, err := ours.GetUpload(ctx, want.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := mine.GetInfo(ctx)
-	if got.ID != want.ID || got.Offset != 5 || !got.SizeIsDeferred || got.MetaData["filename"] != "a.png" ||
-		got.Storage[filestore.StorageKeyPath] != want.Storage[filestore.StorageKeyPath] {
-		t.Fatalf("ours read %+v, tusd wrote %+v", got, want)
-	}
-	if n, err := mine.WriteChunk(ctx, 5, bytes.NewReader([]byte("6789"))); err != nil || n != 4 {
-		t.Fatalf("write: %d, %v", n, err)
-	}
-	if err := ours.AsLengthDeclarableUpload(mine).DeclareLength(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
-
-	back, err := tusd.GetUpload(ctx, want.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bi, _ := back.GetInfo(ctx)
-	if bi.Offset != 9 || bi.Size != 9 || bi.SizeIsDeferred || bi.MetaData["filetype"] != "image/png" {
-		t.Fatalf("tusd read back %+v", bi)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dir, want.ID)); string(b) != "123456789" {
-		t.Fatalf("data %q", b)
-	}
-
-	// And the other way round: ours creates, tusd reads; ours terminates.
-	up2, err := ours.NewUpload(ctx, handler.FileInfo{ID: newObjectID(), Size: 3, MetaData: meta})
-	if err != nil {
-		t.Fatal(err)
-	}
-	i2, _ := up2.GetInfo(ctx)
-	if t2, err := tusd.GetUpload(ctx, i2.ID); err != nil {
-		t.Fatal(err)
-	} else if ti, _ := t2.GetInfo(ctx); ti.Size != 3 || ti.Offset != 0 || ti.Storage["Type"] != "filestore" {
-		t.Fatalf("tusd read %+v", ti)
-	}
-	// What fsStore remembers of an upload never outlives its files, even
-	// when they are removed behind its back.
-	up3, err := ours.NewUpload(ctx, handler.FileInfo{ID: newObjectID(), Size: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	i3, _ := up3.GetInfo(ctx)
-	if err := os.Remove(filepath.Join(dir, i3.ID)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ours.GetUpload(ctx, i3.ID); !errors.Is(err, handler.ErrNotFound) {
-		t.Fatalf("after its data was removed: %v, want ErrNotFound", err)
-	}
-	if err := ours.AsTerminatableUpload(up2).Terminate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ours.GetUpload(ctx, i2.ID); !errors.Is(err, handler.ErrNotFound) {
-		t.Fatalf("after Terminate: %v, want ErrNotFound", err)
-	}
-}
-
 // TestSlowBodyIsStored checks that bytes of a large chunk that trickles in
 // reach the data file while the request goes on, rather than waiting in a
 // pipeline block for more.
@@ -251,63 +169,6 @@ func TestSlowBodyIsStored(t *testing.T) {
 	s.settle(info.ID)
 	if off, sum := savedState(t, dir, info.ID); off != 4096 || sum != sha256.Sum256(bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1024)) {
 		t.Errorf("hash state after the interrupted chunk: offset %d", off)
-	}
-}
-
-// TestCaptureSmallUpload checks that a small upload sent in one chunk is
-// handed to the check from memory, once, with the same bytes as the file,
-// that an upload in several chunks is read from its file, and that no
-// capture slot stays taken.
-func TestCaptureSmallUpload(t *testing.T) {
-	dir := t.TempDir()
-	s := openStore(t, dir, acceptAll)
-	ctx := context.Background()
-	data := bytes.Repeat([]byte("capture!"), 20<<10) // 160 KiB
-	for _, chunks := range []int{1, 2} {
-		up, err := s.NewUpload(ctx, handler.FileInfo{Size: int64(len(data))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, _ := up.GetInfo(ctx)
-		half := len(data) / chunks
-		for off := 0; off < len(data); off += half {
-			if _, err := writeReq(ctx, t, s, info.ID, int64(off), data[off:off+half]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i := range 2 {
-			r, closeFn, err := s.OpenData(ctx, info.ID, int64(len(data)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, inMemory := r.(interface{ Bytes() []byte })
-			if want := chunks == 1 && i == 0; inMemory != want {
-				t.Errorf("%d chunk(s), open %d: in memory %v, want %v", chunks, i+1, inMemory, want)
-			}
-			got := make([]byte, len(data))
-			if n, err := r.ReadAt(got, 0); n != len(data) || (err != nil && err != io.EOF) || !bytes.Equal(got, data) {
-				t.Errorf("%d chunk(s), open %d: read %d bytes (%v), equal %v", chunks, i+1, n, err, bytes.Equal(got, data))
-			}
-			_ = closeFn()
-		}
-		if err := s.Discard(ctx, info.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A capture that was never opened is released with its session.
-	up, _ := s.NewUpload(ctx, handler.FileInfo{Size: int64(len(data))})
-	info, _ := up.GetInfo(ctx)
-	if _, err := writeReq(ctx, t, s, info.ID, 0, data); err != nil {
-		t.Fatal(err)
-	}
-	if len(captureSem) != 1 {
-		t.Errorf("%d capture slots taken, want 1 (the finished upload's)", len(captureSem))
-	}
-	if err := s.Discard(ctx, info.ID); err != nil {
-		t.Fatal(err)
-	}
-	if len(captureSem) != 0 {
-		t.Errorf("%d capture slots still taken", len(captureSem))
 	}
 }
 
