@@ -190,10 +190,9 @@ func parityCases(p *servePair) []parityCase {
 		{"if-none-match", "GET", "/i/" + png, map[string]string{"If-None-Match": etag}, 304, 0},
 		{"if-none-match star", "GET", "/i/" + png, map[string]string{"If-None-Match": "*"}, 304, 0},
 		{"if-none-match other", "GET", "/i/" + png, map[string]string{"If-None-Match": `"abc"`}, 200, 1},
+		// No Last-Modified is sent, so If-Modified-Since is ignored.
 		{"if-modified-since", "GET", "/i/" + png,
-			map[string]string{"If-Modified-Since": "Wed, 05 Mar 2025 00:00:00 GMT"}, 304, 0},
-		{"if-modified-since old", "GET", "/i/" + png,
-			map[string]string{"If-Modified-Since": "Mon, 03 Mar 2025 00:00:00 GMT"}, 200, 1},
+			map[string]string{"If-Modified-Since": "Wed, 05 Mar 2025 00:00:00 GMT"}, 200, 1},
 		{"range head", "GET", "/i/" + png, map[string]string{"Range": "bytes=0-9"}, 206, 1},
 		{"range middle", "GET", "/i/" + png, map[string]string{"Range": "bytes=500000-500099"}, 206, 1},
 		{"range open", "GET", "/i/" + png, map[string]string{"Range": "bytes=1000000-"}, 206, 1},
