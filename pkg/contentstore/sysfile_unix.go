@@ -10,6 +10,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/tusimg/tusimg/pkg/sysfile"
 )
 
 // The publish path works on raw file descriptors: os.Open of a regular file
@@ -20,15 +22,8 @@ import (
 
 // sysOpen opens name with O_CLOEXEC, retrying on EINTR.
 func sysOpen(name string, flag int, perm fs.FileMode) (int, error) {
-	for {
-		fd, err := syscall.Open(name, flag|syscall.O_CLOEXEC, uint32(perm.Perm()))
-		if err != syscall.EINTR {
-			if err != nil {
-				return -1, &fs.PathError{Op: "open", Path: name, Err: err}
-			}
-			return fd, nil
-		}
-	}
+	fd, err := sysfile.Open(name, flag, perm)
+	return int(fd), err
 }
 
 // syncSource checks that path is a regular file (not a symlink: O_NOFOLLOW;
@@ -97,17 +92,7 @@ func writeFileSync(path string, b []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	for len(b) > 0 && err == nil {
-		var n int
-		n, err = syscall.Write(fd, b)
-		if err == syscall.EINTR {
-			err = nil
-		} else if err == nil && n == 0 {
-			err = syscall.EIO // no progress: give up rather than spin
-		}
-		b = b[max(n, 0):]
-	}
-	if err == nil {
+	if _, err = sysfile.FD(fd).Write(b); err == nil {
 		err = fsync(fd)
 	}
 	if cerr := syscall.Close(fd); err == nil {

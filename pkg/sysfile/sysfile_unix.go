@@ -19,15 +19,11 @@ import (
 // poller. Reads and writes of the result are plain blocking system calls,
 // as they are for any regular file.
 func OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
-	for {
-		fd, err := syscall.Open(name, flag|syscall.O_CLOEXEC, uint32(perm.Perm()))
-		if err == nil {
-			return os.NewFile(uintptr(fd), name), nil
-		}
-		if err != syscall.EINTR {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-		}
+	fd, err := Open(name, flag, perm)
+	if err != nil {
+		return nil, err
 	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // Rename is os.Rename without its lstat of newpath (which only refuses to
