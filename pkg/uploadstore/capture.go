@@ -1,7 +1,7 @@
 package uploadstore
 
 import (
-	"io"
+	"bytes"
 	"sync"
 )
 
@@ -64,21 +64,16 @@ func (s *Store) takeCapture(id string) *[]byte {
 
 // capturedData serves captured bytes; Bytes lets a reader that wants them
 // whole (imagecheck) skip its own copy.
-type capturedData []byte
+type capturedData struct {
+	bytes.Reader
+	b []byte
+}
 
-func (c capturedData) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	if off >= int64(len(c)) {
-		return 0, io.EOF
-	}
-	n := copy(p, c[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+func newCapturedData(b []byte) *capturedData {
+	c := &capturedData{b: b}
+	c.Reset(b)
+	return c
 }
 
 // Bytes returns all the data.
-func (c capturedData) Bytes() []byte { return c }
+func (c *capturedData) Bytes() []byte { return c.b }

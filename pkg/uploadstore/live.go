@@ -1,6 +1,7 @@
 package uploadstore
 
 import (
+	"bytes"
 	"context"
 	"hash"
 
@@ -38,13 +39,8 @@ func (u *upload) handOff(ctx context.Context, t *teeReader, st hashState, info h
 		(!info.SizeIsDeferred && end == info.Size) {
 		return false
 	}
-	next := hashState{Offset: end, Sniffed: st.Sniffed}
-	if t.sniffed != "" {
-		next.Sniffed = t.sniffed
-	}
-	if next.Sniffed == "" && t.want > 0 {
-		next.Prefix = append([]byte(nil), t.prefix...) // t.prefix goes back to a pool
-	}
+	next := t.nextState(st, end)
+	next.Prefix = bytes.Clone(next.Prefix) // saved later; t.prefix goes back to a pool
 	h, id, bg := t.h, u.id, context.WithoutCancel(ctx)
 	live := &liveHash{h: h, st: next, done: t.pipe.done}
 	s.mu.Lock()

@@ -158,7 +158,7 @@ func (s *Store) OpenData(ctx context.Context, id string, size int64) (interface 
 }, func() error, error) {
 	if b := s.takeCapture(id); b != nil {
 		if int64(len(*b)) == size {
-			return capturedData(*b), func() error {
+			return newCapturedData(*b), func() error {
 				releaseCapture(b) // once: a second release would take another upload's slot
 				b = nil
 				return nil

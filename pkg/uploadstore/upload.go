@@ -109,13 +109,7 @@ func (u *upload) afterChunk(ctx context.Context, t *teeReader, st hashState, inf
 		_ = s.saveHash(ctx, u.id, newHash(), st)
 		return werr
 	}
-	next := hashState{Offset: end, Sniffed: st.Sniffed, Lost: st.Lost}
-	if t.sniffed != "" {
-		next.Sniffed = t.sniffed
-	}
-	if next.Sniffed == "" && t.want > 0 {
-		next.Prefix = t.prefix
-	}
+	next := t.nextState(st, end)
 	if werr == nil && !info.SizeIsDeferred && end == info.Size && !st.Lost {
 		// Finished: pre-finish runs next in this request. The state is not
 		// saved; after a crash, Digest continues from the last saved state
@@ -131,6 +125,20 @@ func (u *upload) afterChunk(ctx context.Context, t *teeReader, st hashState, inf
 		werr = err
 	}
 	return werr
+}
+
+// nextState is the hash state after this chunk, which ends at end, given the
+// state st it started from: the sniff result, or the leading bytes collected
+// so far while it is pending. Prefix aliases t's pooled buffer.
+func (t *teeReader) nextState(st hashState, end int64) hashState {
+	next := hashState{Offset: end, Sniffed: st.Sniffed, Lost: st.Lost}
+	if t.sniffed != "" {
+		next.Sniffed = t.sniffed
+	}
+	if next.Sniffed == "" && t.want > 0 {
+		next.Prefix = t.prefix
+	}
+	return next
 }
 
 // prepareSniff arms t to collect the leading bytes when they have not been
