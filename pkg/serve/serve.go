@@ -51,8 +51,7 @@ type Options struct {
 	OnServe func(bytes int64)
 	// RequestID, when set, returns the request's id; it is put in error
 	// bodies and logs. When it is nil or returns "", the writer's
-	// RequestID() string method, if it has one, or else the X-Request-Id
-	// response header (if a middleware set it) is used.
+	// RequestID() string method is used, if it has one.
 	RequestID func(*http.Request) string
 	// CrossOriginResourcePolicy is the Cross-Origin-Resource-Policy header
 	// sent with images: "cross-origin" (default, any site may embed them),
@@ -212,9 +211,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, e *httperr.Error)
 	}
 	if x, ok := w.(interface{ RequestID() string }); ok && id == "" { // a middleware without request context
 		id = x.RequestID()
-	}
-	if id == "" {
-		id = w.Header().Get("X-Request-Id")
 	}
 	if e.Status >= http.StatusInternalServerError {
 		level := slog.LevelError

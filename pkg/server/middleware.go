@@ -19,10 +19,7 @@ func (s *Server) wrap(route string, h http.Handler) http.Handler {
 	rm := s.metrics.Route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := cleanRequestID(r.Header.Get(requestIDHeader))
-		if id == "" {
-			id = reqctx.NewID()
-		}
+		id := requestID(r)
 		st := &requestState{sw: statusWriter{ResponseWriter: w}, log: idHandler{inner: s.log.Handler(), id: id}, idValue: [1]string{id}}
 		w.Header()[requestIDHeader] = st.idValue[:]
 		log := slog.New(&st.log)
@@ -63,10 +60,7 @@ func (s *Server) wrapLean(route string, h http.Handler) http.Handler {
 	rm := s.metrics.Route(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := cleanRequestID(r.Header.Get(requestIDHeader))
-		if id == "" {
-			id = reqctx.NewID()
-		}
+		id := requestID(r)
 		st := &leanState{sw: statusWriter{ResponseWriter: w}, idValue: [1]string{id}}
 		st.sw.errorID = st.idValue[:]
 		h.ServeHTTP(&st.sw, r)
@@ -89,6 +83,15 @@ type requestState struct {
 	sw      statusWriter
 	log     idHandler
 	idValue [1]string // the X-Request-ID header value (capacity 1: Add copies)
+}
+
+// requestID is the client's X-Request-ID when it is short and plain, else a
+// fresh one.
+func requestID(r *http.Request) string {
+	if id := cleanRequestID(r.Header.Get(requestIDHeader)); id != "" {
+		return id
+	}
+	return reqctx.NewID()
 }
 
 // cleanRequestID accepts a client's id only if short and plain.
