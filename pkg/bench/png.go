@@ -130,13 +130,25 @@ func (p *PNG) EncodedSize() int64 { return encodedSize(p.Width, p.Height) }
 
 // WriteTo writes the encoding to w. It implements io.WriterTo.
 func (p *PNG) WriteTo(w io.Writer) (int64, error) {
-	return p.write(w, nil)
+	return copyOut(w, p.newReader(nil))
 }
 
 // WriteWithText writes the encoding with a tEXt chunk (see TextChunk) right
 // after IHDR, which makes the bytes, and so their SHA-256, unique per text.
 func (p *PNG) WriteWithText(w io.Writer, keyword, text string) (int64, error) {
-	return p.write(w, TextChunk(keyword, text))
+	return copyOut(w, p.ReaderWithText(keyword, text))
+}
+
+// ReaderWithText returns a reader of the encoding that WriteWithText
+// writes. It makes the bytes as they are read, straight into the reader's
+// buffer: no goroutine, no pipe, no copy of its own.
+func (p *PNG) ReaderWithText(keyword, text string) io.Reader {
+	return p.newReader(TextChunk(keyword, text))
+}
+
+// copyOut copies r to w in pieces of one IDAT chunk.
+func copyOut(w io.Writer, r io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{w}, r, make([]byte, idatMax))
 }
 
 // Bytes returns the whole encoding, for small images.
@@ -145,96 +157,6 @@ func (p *PNG) Bytes() []byte {
 	b.Grow(int(p.EncodedSize()))
 	_, _ = p.WriteTo(&b)
 	return b.Bytes()
-}
-
-func (p *PNG) write(w io.Writer, extra []byte) (int64, error) {
-	cw := &countWriter{w: w}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(p.Width))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(p.Height))
-	ihdr[8], ihdr[9] = 8, 6 // 8-bit RGBA; compression, filter, interlace 0
-	cw.write([]byte(pngSignature))
-	cw.write(chunk("IHDR", ihdr))
-	cw.write(extra)
-	iw := &idatWriter{out: cw, buf: make([]byte, 8, 8+idatMax+4)}
-	p.writeZlib(iw)
-	iw.flush()
-	cw.write(chunk("IEND", nil))
-	return cw.n, cw.err
-}
-
-// writeZlib writes the zlib stream of the raw image: header, stored deflate
-// blocks over the rows, adler32.
-func (p *PNG) writeZlib(iw *idatWriter) {
-	iw.write([]byte{0x78, 0x01})
-	rowLen := len(p.pool[0])
-	y, off := 0, 0
-	for left := p.rawLen(); left > 0 && iw.out.err == nil; {
-		n := int(min(left, storedMax))
-		left -= int64(n)
-		var final byte
-		if left == 0 {
-			final = 1
-		}
-		iw.write([]byte{final, byte(n), byte(n >> 8), ^byte(n), ^byte(n >> 8)})
-		for n > 0 {
-			row := p.pool[p.rowIndex(y)]
-			k := min(n, rowLen-off)
-			iw.write(row[off : off+k])
-			n -= k
-			if off += k; off == rowLen {
-				y, off = y+1, 0
-			}
-		}
-	}
-	iw.write(binary.BigEndian.AppendUint32(nil, p.adler))
-}
-
-// idatWriter cuts the zlib stream into IDAT chunks of idatMax bytes (the
-// last one shorter).
-type idatWriter struct {
-	out *countWriter
-	buf []byte // 8 bytes of room for the chunk header, then data
-}
-
-func (iw *idatWriter) write(b []byte) {
-	for len(b) > 0 {
-		k := min(len(b), 8+idatMax-len(iw.buf))
-		iw.buf = append(iw.buf, b[:k]...)
-		b = b[k:]
-		if len(iw.buf) == 8+idatMax {
-			iw.flush()
-		}
-	}
-}
-
-func (iw *idatWriter) flush() {
-	n := len(iw.buf) - 8
-	if n == 0 {
-		return
-	}
-	binary.BigEndian.PutUint32(iw.buf[0:], uint32(n))
-	copy(iw.buf[4:], "IDAT")
-	iw.buf = binary.BigEndian.AppendUint32(iw.buf, crc32.ChecksumIEEE(iw.buf[4:]))
-	iw.out.write(iw.buf)
-	iw.buf = iw.buf[:8]
-}
-
-// countWriter counts bytes and keeps the first error, after which it
-// writes nothing.
-type countWriter struct {
-	w   io.Writer
-	n   int64
-	err error
-}
-
-func (c *countWriter) write(b []byte) {
-	if c.err != nil || len(b) == 0 {
-		return
-	}
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	c.err = err
 }
 
 // chunk encodes a PNG chunk: length, type, data, CRC of type and data.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+	"testing/iotest"
 )
 
 // TestPNGDecodesAtRequestedSize checks small generated images decode with
@@ -41,9 +42,7 @@ func TestPNGStreamed64MiB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := openStream(p, "streamed")
-	defer s.Close()
-	cr := &countReader{r: s}
+	cr := &countReader{r: p.ReaderWithText(textKeyword, "streamed")}
 	img, err := png.Decode(cr)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
@@ -60,6 +59,28 @@ func TestPNGStreamed64MiB(t *testing.T) {
 		t.Errorf("stream is %d bytes (%d after the decoder stopped), want %d", cr.n, rest, want)
 	}
 	checkNear(t, size, cr.n)
+}
+
+// TestReaderInAnyPieces checks the reader gives the same bytes as
+// WriteWithText whatever the sizes of the reads (iotest.TestReader reads a
+// byte at a time, in odd sizes, and checks EOF).
+func TestReaderInAnyPieces(t *testing.T) {
+	for _, size := range []int64{200, 70 << 10, 600 << 10} {
+		p, err := NewPNG(size, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if _, err := p.WriteWithText(&want, textKeyword, "pieces"); err != nil {
+			t.Fatal(err)
+		}
+		if err := iotest.TestReader(p.ReaderWithText(textKeyword, "pieces"), want.Bytes()); err != nil {
+			t.Errorf("%d bytes: %v", size, err)
+		}
+		if _, err := png.Decode(bytes.NewReader(want.Bytes())); err != nil {
+			t.Errorf("%d bytes: %v", size, err)
+		}
+	}
 }
 
 // TestInsertTextKeepsValidAndChangesHash checks a tEXt chunk after IHDR
