@@ -196,7 +196,7 @@ jget() { awk -v k="\"$1\":" '$1 == k { v = $2; sub(/,$/, "", v); print v; exit }
 # ---- runs ----------------------------------------------------------------------
 # run_one WORKLOAD SERVER PAIR DATAROOT BENCH-ARGS...: one measured run on a
 # fresh server; appends workload, server, pair, metric, CPU per unit, status
-# to $RAW.
+# to $RAW, then the bench client's CPU per unit.
 run_one() {
 	local w=$1 kind=$2 pair=$3 base=$4 dir before after out rc=0 metric cpu i
 	shift 4
@@ -212,7 +212,7 @@ run_one() {
 		[ "$i" = 3 ] || log "retrying on another port"
 	done
 	if [ -z "$CUR_PID" ]; then
-		FAILED=$((FAILED + 1)); printf '%s\t%s\t%s\tNA\tNA\tfail\n' "$w" "$kind" "$pair" >>"$RAW"; return 0
+		FAILED=$((FAILED + 1)); printf '%s\t%s\t%s\tNA\tNA\tfail\tNA\n' "$w" "$kind" "$pair" >>"$RAW"; return 0
 	fi
 	if [ "$kind" = tusimg ] && [[ $w == get* || $w == head* ]]; then
 		bg_run "$WORK/tusimg" bench get --url "$SRV_URL" --upload-dir "$IMAGES_DIR" --count 0 --json >"$dir/prep.json" 2>&1 || rc=$?
@@ -227,17 +227,18 @@ run_one() {
 		log "FAILED: $w on $kind (pair $pair, exit $rc): $(head -c 600 "$dir/bench.err" "$dir/prep.json" 2>/dev/null | tr '\n' ' ')"
 		cp "$dir/server.log" "$WORK/failed-$w-$kind-$pair.log" 2>/dev/null || true
 	fi
-	read -r metric cpu < <(awk -v w="$w" -v t="$((after - before))" -v hz="$HZ" \
-		-v mbps="$(jget mb_per_s "$out")" -v ops="$(jget ops_per_s "$out")" \
+	# Server CPU, and the bench client's own (it shares the machine), per unit.
+	read -r metric cpu ccpu < <(awk -v w="$w" -v t="$((after - before))" -v hz="$HZ" \
+		-v mbps="$(jget mb_per_s "$out")" -v ops="$(jget ops_per_s "$out")" -v cl="$(jget client_cpu_s "$out")" \
 		-v n="$(jget ops "$out")" -v bytes="$(jget bytes "$out")" 'BEGIN {
 		cpu = t / hz
-		if (w ~ /^large/) { m = mbps; c = bytes > 0 ? cpu / (bytes / 1073741824) : 0 }
-		else if (w ~ /^small/) { m = ops; c = n > 0 ? cpu * 1000 / n : 0 }
-		else { m = ops; c = n > 0 ? cpu * 1e6 / n : 0 }
-		printf "%.4f %.4f\n", m + 0, c
+		if (w ~ /^large/) { m = mbps; u = bytes / 1073741824 }
+		else if (w ~ /^small/) { m = ops; u = n / 1000 }
+		else { m = ops; u = n / 1e6 }
+		printf "%.4f %.4f %.4f\n", m + 0, (u > 0 ? cpu / u : 0), (u > 0 ? cl / u : 0)
 	}')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$kind" "$pair" "$metric" "$cpu" "$([ $rc = 0 ] && echo ok || echo fail)" >>"$RAW"
-	log "  $w $kind pair $pair: $metric ($(unit "$w")), server CPU $cpu $(cpu_unit "$w")"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$kind" "$pair" "$metric" "$cpu" "$([ $rc = 0 ] && echo ok || echo fail)" "$ccpu" >>"$RAW"
+	log "  $w $kind pair $pair: $metric ($(unit "$w")), server CPU $cpu, bench client CPU $ccpu $(cpu_unit "$w")"
 	rm -rf -- "$dir"
 }
 
@@ -289,8 +290,10 @@ summary() {
 	echo "|---|---|---|---:|---:|---:|---:|---|"
 	row large tusimg tusd 4 "large upload, MB/s" ">= 0.9"
 	row large tusimg tusd 5 "large upload, server CPU s/GiB" ""
+	row large tusimg tusd 7 "large upload, bench client CPU s/GiB (same machine)" ""
 	row small tusimg tusd 4 "small uploads (tmpfs), uploads/s" ">= 0.9"
 	row small tusimg tusd 5 "small uploads (tmpfs), server CPU ms/upload" "<= 1.3"
+	row small tusimg tusd 7 "small uploads (tmpfs), bench client CPU ms/upload" ""
 	if [ "$DISK" = 1 ]; then
 		row small-disk tusimg tusd 4 "small uploads ($disk_fs, durable publish), uploads/s" ""
 		row small-disk tusimg tusd 5 "small uploads ($disk_fs), server CPU ms/upload" ""
@@ -309,7 +312,7 @@ summary() {
 # ---- main ----------------------------------------------------------------------
 build
 HZ=$(getconf CLK_TCK)
-printf 'workload\tserver\tpair\tmetric\tcpu\tstatus\n' >"$RAW"
+printf 'workload\tserver\tpair\tmetric\tcpu\tstatus\tclient_cpu\n' >"$RAW"
 SHM=$(mktemp -d "$TMPFS/tusimg-bench.XXXXXX")
 DISKROOT=$(mktemp -d "$WORK/runs.XXXXXX")
 RUNDIRS+=("$SHM" "$DISKROOT")

@@ -48,6 +48,9 @@ func TestLargeAgainstTusimg(t *testing.T) {
 	if res.TimeToImageURLs <= 0 || res.P50Ms <= 0 {
 		t.Errorf("no timings: %+v", res)
 	}
+	if processCPU() > 0 && res.ClientCPUSeconds <= 0 {
+		t.Errorf("bench CPU %v s, want > 0", res.ClientCPUSeconds)
+	}
 }
 
 func TestGetAgainstTusimg(t *testing.T) {

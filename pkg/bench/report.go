@@ -30,6 +30,9 @@ func (r Result) WriteText(w io.Writer) error {
 	if r.Mode == "large" {
 		what = "per PATCH"
 	}
+	if r.ClientCPUSeconds > 0 {
+		row("bench CPU", "%.3f s (this process, user + system)", r.ClientCPUSeconds)
+	}
 	row("latency", "p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms (%s)", r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs, what)
 	if r.Mode == "large" {
 		if r.ImageURL != "" {

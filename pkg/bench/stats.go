@@ -51,6 +51,12 @@ type Result struct {
 	CreateMs        float64 `json:"create_ms,omitempty"`           // the POST
 	TimeToImageURLs float64 `json:"time_to_image_url_s,omitempty"` // first byte to a final response with Image-Url
 	ImageURL        string  `json:"image_url,omitempty"`
+
+	// ClientCPUSeconds is the CPU time (user and system) this bench
+	// process spent from the start of the run to its end: a load generator
+	// sharing the server's machine takes that much from the server. 0 where
+	// the system does not say.
+	ClientCPUSeconds float64 `json:"client_cpu_s"`
 }
 
 // recorder collects per-operation outcomes from concurrent workers.
@@ -58,10 +64,12 @@ type recorder struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	res       Result
+	cpu0      time.Duration // processCPU at the start
 }
 
 func newRecorder(mode, url string, planned, concurrency int) *recorder {
 	return &recorder{
+		cpu0:      processCPU(),
 		latencies: make([]time.Duration, 0, min(planned, 1<<20)),
 		res: Result{Mode: mode, URL: url, Planned: planned, Concurrency: concurrency,
 			ErrorsByStatus: map[string]int{}, FirstErrors: []string{}},
@@ -112,6 +120,9 @@ func (r *recorder) finish(wall time.Duration) Result {
 	defer r.mu.Unlock()
 	res := r.res
 	res.WallSeconds = wall.Seconds()
+	if cpu := processCPU(); cpu > 0 {
+		res.ClientCPUSeconds = (cpu - r.cpu0).Seconds()
+	}
 	if s := wall.Seconds(); s > 0 {
 		res.MBPerSec = float64(res.Bytes) / 1e6 / s
 		res.OpsPerSec = float64(res.Ops) / s
