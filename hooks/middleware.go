@@ -63,6 +63,10 @@ func (h *Hooks) Middleware(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		next.ServeHTTP(&interceptor{ResponseWriter: w, h: h, r: r, method: method, id: strings.Trim(r.URL.Path, "/"),
 			ctx: ctx, note: note, baseURL: info.BaseURL}, r)
+		// tusd keeps the request's context for --request-grace after
+		// this: the note (tusd's FileInfo with its maps) need not live
+		// that long. Nothing reads it once the answer is written.
+		*note = uploadstore.Note{}
 	})
 }
 

@@ -47,6 +47,13 @@ type Config struct {
 	ShutdownGrace     time.Duration
 	MaxHeaderBytes    ByteSize
 	LockTimeout       time.Duration
+	// RequestGrace is how long, after an upload request ends or its client
+	// goes, the store may still finish writing (tusd's
+	// GracefulRequestCompletionTimeout). tusd keeps a goroutine and a timer
+	// per request for this long, so at thousands of requests per second it
+	// is memory. 0: 2s with the fs store (it writes as it reads), 10s with
+	// s3 (tusd's default: a part upload may still be running).
+	RequestGrace time.Duration
 
 	MaxConcurrentUploads int     // upload requests (POST with body, PATCH) served at once; more get 503 + Retry-After
 	CreateRate           float64 // uploads a client IP may create per second (token bucket); 0: off
@@ -122,6 +129,18 @@ func Default() Config {
 	}
 }
 
+// Grace is RequestGrace, with 0 resolved for the store.
+func (c Config) Grace() time.Duration {
+	switch {
+	case c.RequestGrace > 0:
+		return c.RequestGrace
+	case c.Store == "s3":
+		return 10 * time.Second
+	default:
+		return 2 * time.Second
+	}
+}
+
 // Policy returns the image check policy the config describes.
 func (c Config) Policy() imagecheck.Policy {
 	p := imagecheck.DefaultPolicy()
@@ -188,6 +207,9 @@ func (c Config) Validate() error {
 	}{
 		{"upload-ttl", c.UploadTTL}, {"janitor-interval", c.JanitorInterval}, {"read-header-timeout", c.ReadHeaderTimeout},
 		{"idle-timeout", c.IdleTimeout}, {"network-timeout", c.NetworkTimeout}, {"lock-timeout", c.LockTimeout},
+	}
+	if c.RequestGrace < 0 {
+		bad("request-grace", "must be 0 (the store's default) or a positive duration, got %s", c.RequestGrace)
 	}
 	for _, d := range durations {
 		if d.v <= 0 {

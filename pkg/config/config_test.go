@@ -80,3 +80,25 @@ func TestCORSRegexpIsAnchored(t *testing.T) {
 		t.Fatal("CORS regexp is not anchored")
 	}
 }
+
+// TestRequestGrace: 0 resolves per store, a set value wins, a negative one
+// is refused by name.
+func TestRequestGrace(t *testing.T) {
+	c := Default()
+	if g := c.Grace(); g != 2*time.Second {
+		t.Errorf("fs default grace %v, want 2s", g)
+	}
+	c.Store = "s3"
+	if g := c.Grace(); g != 10*time.Second {
+		t.Errorf("s3 default grace %v, want 10s", g)
+	}
+	c.RequestGrace = 500 * time.Millisecond
+	if g := c.Grace(); g != 500*time.Millisecond {
+		t.Errorf("set grace %v, want 500ms", g)
+	}
+	c = Default()
+	c.RequestGrace = -time.Second
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--request-grace (TUSIMG_REQUEST_GRACE)") {
+		t.Errorf("negative grace: %v", err)
+	}
+}

@@ -44,6 +44,7 @@ func (c *Config) options() []option {
 		{"shutdown-grace", "on SIGTERM/SIGINT, time in-flight requests get to finish", (*durationValue)(&c.ShutdownGrace)},
 		{"max-header-bytes", "largest request header block", &c.MaxHeaderBytes},
 		{"lock-timeout", "how long a request waits for an upload held by another request", (*durationValue)(&c.LockTimeout)},
+		{"request-grace", "how long the store may finish writing after an upload request ends or its client goes (0: 2s with fs, 10s with s3)", (*durationValue)(&c.RequestGrace)},
 		{"max-concurrent-uploads", "upload requests (PATCH, POST with a body) served at once; more get 503 with Retry-After", (*intValue)(&c.MaxConcurrentUploads)},
 		{"create-rate", "uploads one client IP may create per second, as a token bucket (0: no limit); with --trust-proxy the IP comes from X-Forwarded-For", (*float64Value)(&c.CreateRate)},
 		{"create-burst", "token bucket size for --create-rate", (*intValue)(&c.CreateBurst)},

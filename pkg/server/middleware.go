@@ -20,9 +20,12 @@ func (s *Server) wrap(route string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r)
-		st := &requestState{sw: statusWriter{ResponseWriter: w}, log: idHandler{inner: s.log.Handler(), id: id}, idValue: [1]string{id}}
+		st := &requestState{sw: statusWriter{ResponseWriter: w}, idValue: [1]string{id}}
 		w.Header()[requestIDHeader] = st.idValue[:]
-		log := slog.New(&st.log)
+		// The logger goes into the request's context, which tusd keeps
+		// for GracefulRequestCompletionTimeout after the request: it must
+		// not hold the response (and with it the request) that long.
+		log := requestLogger(s.log, id)
 		ctx := reqctx.With(r.Context(), reqctx.Info{ID: id, Method: r.Method, Log: log, BaseURL: s.baseURL(r)})
 		h.ServeHTTP(&st.sw, r.WithContext(ctx))
 		s.finish(ctx, log, rm, route, r, st.sw.code, start)
@@ -81,7 +84,6 @@ const requestIDHeader = "X-Request-Id"
 // requestState is what wrap allocates per request, in one piece.
 type requestState struct {
 	sw      statusWriter
-	log     idHandler
 	idValue [1]string // the X-Request-ID header value (capacity 1: Add copies)
 }
 

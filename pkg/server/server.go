@@ -163,7 +163,10 @@ func (s *Server) newTusd() (*handler.Handler, error) {
 		EnableExperimentalProtocol: s.cfg.IETFDraft,
 		NetworkTimeout:             s.cfg.NetworkTimeout,
 		AcquireLockTimeout:         s.cfg.LockTimeout,
-		Logger:                     newTusdLogger(s.log, s.cfg.LogLevel == "debug"),
+		// tusd holds a goroutine, a timer and the request's context
+		// for this long after every request, whatever its end.
+		GracefulRequestCompletionTimeout: s.cfg.Grace(),
+		Logger:                           newTusdLogger(s.log, s.cfg.LogLevel == "debug"),
 	}
 	s.hooks.Install(&hc)
 	return handler.NewHandler(hc)
