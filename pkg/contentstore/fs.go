@@ -66,6 +66,9 @@ type FS struct {
 	shards   sync.Map                            // shard directories known to exist
 	idx      *index
 	cache    *recordCache
+	// volatile: dir is in memory (tmpfs, ramfs), where nothing survives
+	// a reboot and fsync buys nothing: publishing skips it.
+	volatile bool
 
 	// PublishPause, when positive, makes PublishFile sleep after the bytes
 	// are in place and before the record is written: the crash window that
@@ -102,6 +105,10 @@ func NewFS(dir string, log *slog.Logger) (*FS, error) {
 		return nil, fmt.Errorf("contentstore: open %s: %w", dir, err)
 	}
 	s.root, s.rootFD = root, int(root.Fd())
+	if s.volatile = inMemoryFS(dir); s.volatile {
+		log.Info("contentstore.volatile", "dir", dir,
+			"note", "the store is in memory (tmpfs): images do not survive a reboot, so publishing skips fsync")
+	}
 	start := time.Now()
 	idx, err := s.buildIndex(context.Background())
 	if err != nil {

@@ -47,7 +47,7 @@ func (s *FS) PublishFile(ctx context.Context, srcPath string, rec Record) (Recor
 	if err := ctx.Err(); err != nil {
 		return Record{}, false, err
 	}
-	size, perm, err := syncSource(srcPath)
+	size, perm, err := syncSource(srcPath, !s.volatile)
 	if err != nil {
 		return Record{}, false, err
 	}
@@ -92,11 +92,11 @@ func (s *FS) PublishFile(ctx context.Context, srcPath string, rec Record) (Recor
 // place does steps 3 and 4 of PublishFile, fsyncing the shard directory
 // after each through one descriptor.
 func (s *FS) place(src string, perm fs.FileMode, shardDir, blob, recPath string, rec Record) error {
-	dir, err := openDirSyncer(shardDir)
+	dir, err := openDirSyncer(shardDir, !s.volatile)
 	if errors.Is(err, fs.ErrNotExist) { // removed behind our back
 		s.shards.Delete(shardDir)
 		if err = s.ensureShard(shardDir); err == nil {
-			dir, err = openDirSyncer(shardDir)
+			dir, err = openDirSyncer(shardDir, !s.volatile)
 		}
 	}
 	if err != nil {
@@ -112,7 +112,7 @@ func (s *FS) place(src string, perm fs.FileMode, shardDir, blob, recPath string,
 	if s.PublishPause > 0 {
 		time.Sleep(s.PublishPause)
 	}
-	if err := writeRecord(shardDir, recPath, rec); err != nil {
+	if err := writeRecord(shardDir, recPath, rec, !s.volatile); err != nil {
 		return err
 	}
 	return dir.sync()
@@ -237,17 +237,17 @@ func (s *FS) copyInto(src, blob string) error {
 }
 
 // writeRecord writes rec as JSON to path (in dir) through a temp file in
-// dir: written, fsynced, renamed. The caller holds the hash's lock, so the
+// dir: written, fsynced (with sync), renamed. The caller holds the hash's lock, so the
 // temp name (.tmp-<sha256>.json, removed by Recover if a crash leaves it)
 // is the publish's own. The caller fsyncs dir.
-func writeRecord(dir, path string, rec Record) error {
+func writeRecord(dir, path string, rec Record, sync bool) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("contentstore: encode record %s: %w", rec.SHA256, err)
 	}
 	b = append(b, '\n')
 	tmp := filepath.Join(dir, tmpPrefix+rec.SHA256+recordSuffix)
-	err = writeFileSync(tmp, b, filePerm)
+	err = writeFileSync(tmp, b, filePerm, sync)
 	if err == nil {
 		err = sysfile.Rename(tmp, path)
 	}

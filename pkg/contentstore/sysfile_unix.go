@@ -30,7 +30,7 @@ func sysOpen(name string, flag int, perm fs.FileMode) (int, error) {
 // opening never blocks: O_NONBLOCK, for a FIFO), fsyncs it and returns its
 // size and permission bits. The checks apply to the file opened, not to a
 // name that could be swapped between a check and the open.
-func syncSource(path string) (int64, fs.FileMode, error) {
+func syncSource(path string, sync bool) (int64, fs.FileMode, error) {
 	fd, err := sysOpen(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return 0, 0, fmt.Errorf("contentstore: publish source %s: not a regular file", path)
@@ -46,8 +46,10 @@ func syncSource(path string) (int64, fs.FileMode, error) {
 	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return 0, 0, fmt.Errorf("contentstore: publish source %s: not a regular file", path)
 	}
-	if err := fsync(fd); err != nil {
-		return 0, 0, fmt.Errorf("contentstore: fsync %s: %w", path, err)
+	if sync {
+		if err := fsync(fd); err != nil {
+			return 0, 0, fmt.Errorf("contentstore: fsync %s: %w", path, err)
+		}
 	}
 	return st.Size, fs.FileMode(st.Mode & 0o777), nil
 }
@@ -61,13 +63,16 @@ func fsync(fd int) error {
 }
 
 // dirSyncer fsyncs one directory, possibly several times, through one
-// descriptor.
+// descriptor (none when syncing is off: fd -1).
 type dirSyncer struct {
 	dir string
 	fd  int
 }
 
-func openDirSyncer(dir string) (dirSyncer, error) {
+func openDirSyncer(dir string, sync bool) (dirSyncer, error) {
+	if !sync {
+		return dirSyncer{dir: dir, fd: -1}, nil
+	}
 	fd, err := sysOpen(dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return dirSyncer{}, fmt.Errorf("contentstore: open dir %s: %w", dir, err)
@@ -77,22 +82,29 @@ func openDirSyncer(dir string) (dirSyncer, error) {
 
 // sync makes the renames and links done in the directory so far durable.
 func (d dirSyncer) sync() error {
+	if d.fd < 0 {
+		return nil
+	}
 	if err := fsync(d.fd); err != nil {
 		return fmt.Errorf("contentstore: fsync dir %s: %w", d.dir, err)
 	}
 	return nil
 }
 
-func (d dirSyncer) close() { _ = syscall.Close(d.fd) }
+func (d dirSyncer) close() {
+	if d.fd >= 0 {
+		_ = syscall.Close(d.fd)
+	}
+}
 
 // writeFileSync creates (or truncates) path with mode perm (the umask may
-// narrow it), writes b and fsyncs it.
-func writeFileSync(path string, b []byte, perm fs.FileMode) error {
+// narrow it), writes b and, with sync, fsyncs it.
+func writeFileSync(path string, b []byte, perm fs.FileMode, sync bool) error {
 	fd, err := sysOpen(path, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
-	if _, err = sysfile.FD(fd).Write(b); err == nil {
+	if _, err = sysfile.FD(fd).Write(b); err == nil && sync {
 		err = fsync(fd)
 	}
 	if cerr := syscall.Close(fd); err == nil {

@@ -1,0 +1,48 @@
+package contentstore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestVolatileStoreOnTmpfs: a store in /dev/shm is known to be in memory,
+// so publishing skips fsync there; publishing, reopening (the index is
+// rebuilt from the records) and reading back work as on disk.
+func TestVolatileStoreOnTmpfs(t *testing.T) {
+	if !inMemoryFS("/dev/shm") {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("/dev/shm is not tmpfs on this CI machine")
+		}
+		t.Skip("/dev/shm is not tmpfs here")
+	}
+	base, err := os.MkdirTemp("/dev/shm", "tusimg-volatile-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(base) })
+	dir := filepath.Join(base, "images")
+	s, err := NewFS(dir, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.volatile {
+		t.Fatal("a store in /dev/shm is not seen as in memory")
+	}
+	data := []byte("\x89PNG volatile bytes")
+	rec := publish(t, s, base, data, time.Now().UTC().Truncate(time.Millisecond))
+	again, err := NewFS(dir, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := again.Get(context.Background(), rec.SHA256)
+	if err != nil || got != rec {
+		t.Fatalf("after reopening: %+v, %v; want %+v", got, err, rec)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, rec.SHA256[:2], rec.SHA256[2:4], rec.SHA256))
+	if err != nil || string(b) != string(data) {
+		t.Fatalf("bytes %q, %v", b, err)
+	}
+}
