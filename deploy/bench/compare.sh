@@ -11,8 +11,10 @@
 #
 # Usage:  deploy/bench/compare.sh              # 5 pairs, 1 GiB large upload
 #         QUICK=1 deploy/bench/compare.sh      # 3 pairs, 256 MiB
-# Tunables (environment): WORK PAIRS LARGE_SIZE CHUNK SMALL_SIZE SMALL_COUNT
-#   CONC GET_COUNT IMAGES TMPFS DISK(=1: also small uploads on $WORK's disk)
+# Tunables (environment): WORK PAIRS LARGE_SIZE CHUNK SMALL_SIZE
+#   SMALL_COUNT (tmpfs; 8000: seconds, so what a server keeps after each
+#   request weighs in) DISK_COUNT (ext4; 2000) CONC GET_COUNT IMAGES TMPFS
+#   DISK(=1: also small uploads on $WORK's disk)
 #   RUN_DURATION (s, per run) MAX_TOTAL (s, then no new runs)
 #   ONLY (workloads to run, e.g. ONLY="large small"; default all: large small
 #   small-disk get head get-304)
@@ -25,7 +27,8 @@ QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then PAIRS=${PAIRS:-3}; LARGE_SIZE=${LARGE_SIZE:-256MiB}; else PAIRS=${PAIRS:-5}; LARGE_SIZE=${LARGE_SIZE:-1GiB}; fi
 CHUNK=${CHUNK:-8MiB}
 SMALL_SIZE=${SMALL_SIZE:-200KiB}
-SMALL_COUNT=${SMALL_COUNT:-2000}
+if [ "$QUICK" = 1 ]; then SMALL_COUNT=${SMALL_COUNT:-2000}; else SMALL_COUNT=${SMALL_COUNT:-8000}; fi
+DISK_COUNT=${DISK_COUNT:-2000}
 CONC=${CONC:-32}
 GET_COUNT=${GET_COUNT:-20000}
 IMAGES=${IMAGES:-64}
@@ -283,7 +286,7 @@ summary() {
 	echo "## tusimg side-by-side benchmark"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -sr); $("$WORK/tusimg" version); tusd $(tusd_version); $("$NGINX" -v 2>&1 | sed 's/.*: //')."
-	echo "Pairs: $PAIRS. Large: $LARGE_SIZE in $CHUNK PATCHes, first byte to final response (tusimg: to Image-Url). Small: $SMALL_COUNT x $SMALL_SIZE, $CONC concurrent, POST+PATCH. Serving: $GET_COUNT requests, $CONC concurrent, over $IMAGES images of $SMALL_SIZE. Upload data on $TMPFS (tmpfs) unless marked $disk_fs."
+	echo "Pairs: $PAIRS. Large: $LARGE_SIZE in $CHUNK PATCHes, first byte to final response (tusimg: to Image-Url). Small: $SMALL_COUNT x $SMALL_SIZE ($DISK_COUNT on $disk_fs), $CONC concurrent, POST+PATCH. Serving: $GET_COUNT requests, $CONC concurrent, over $IMAGES images of $SMALL_SIZE. Upload data on $TMPFS (tmpfs) unless marked $disk_fs."
 	echo "Ratio = median of per-pair A/B; for throughput higher is better for A, for CPU lower is better for A."
 	echo
 	echo "| workload | A | B | A median | B median | ratio A/B | pairs | target |"
@@ -322,7 +325,7 @@ chmod 755 "$SHM" "$DISKROOT"
 wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 wanted large && workload large "$SHM" "tusimg tusd" large --size "$LARGE_SIZE" --chunk "$CHUNK"
 wanted small && workload small "$SHM" "tusimg tusd" small --count "$SMALL_COUNT" --concurrency "$CONC" --size "$SMALL_SIZE"
-[ "$DISK" = 1 ] && wanted small-disk && workload small-disk "$DISKROOT" "tusimg tusd" small --count "$SMALL_COUNT" --concurrency "$CONC" --size "$SMALL_SIZE"
+[ "$DISK" = 1 ] && wanted small-disk && workload small-disk "$DISKROOT" "tusimg tusd" small --count "$DISK_COUNT" --concurrency "$CONC" --size "$SMALL_SIZE"
 SERVE=(--sha "@$WORK/shas.txt" --count "$GET_COUNT" --concurrency "$CONC")
 wanted get && workload get "$SHM" "tusimg fileserver nginx" get "${SERVE[@]}"
 wanted head && workload head "$SHM" "tusimg fileserver nginx" get "${SERVE[@]}" --head
