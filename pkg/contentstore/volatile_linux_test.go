@@ -45,4 +45,17 @@ func TestVolatileStoreOnTmpfs(t *testing.T) {
 	if err != nil || string(b) != string(data) {
 		t.Fatalf("bytes %q, %v", b, err)
 	}
+	// Without fsync the source is checked by lstat: a symlink is still
+	// refused, and stays where it was.
+	target, sha := writeSource(t, base, []byte("\x89PNG behind a link"))
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.PublishFile(context.Background(), link, pngRecord(sha)); err == nil {
+		t.Error("published a symlink")
+	}
+	if _, err := os.Lstat(link); err != nil {
+		t.Errorf("the refused source is gone: %v", err)
+	}
 }
