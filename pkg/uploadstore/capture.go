@@ -5,9 +5,10 @@ import (
 	"sync"
 )
 
-// A small upload that arrives whole in one chunk is also copied into memory
-// as it streams (about 5 us for 200 KiB), so that the check after its last
-// byte reads no file: reading it back cost a system call and a copy from
+// A small upload that arrives whole in one chunk is also kept in memory as
+// it streams (its body is read straight into the buffer, which is then
+// written to the file and hashed from there), so that the check after its
+// last byte reads no file: reading it back cost a system call and a copy from
 // the page cache (about 16 us for 200 KiB on tmpfs, a ranged GET on S3).
 // At most captureSlots uploads are held at once (16 MiB), so slow clients
 // cannot make it cost memory; past that, uploads are read back as before.

@@ -3,7 +3,11 @@ package uploadstore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -87,5 +91,51 @@ func TestCaptureCloseTwice(t *testing.T) {
 	_ = closeFn()
 	if len(captureSem) != 1 {
 		t.Fatalf("%d capture slots taken after closing twice, want 1 (the other upload's)", len(captureSem))
+	}
+}
+
+// piecesReader returns at most max bytes a read.
+type piecesReader struct {
+	r   io.Reader
+	max int
+}
+
+func (p *piecesReader) Read(b []byte) (int, error) { return p.r.Read(b[:min(len(b), p.max)]) }
+
+// TestCaptureReadInPlace: the body of a captured upload is read straight
+// into the capture; arriving in odd pieces, it is captured, stored and
+// hashed exactly.
+func TestCaptureReadInPlace(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, acceptAll)
+	ctx := context.Background()
+	data := make([]byte, 200<<10+123)
+	_, _ = rand.NewChaCha8([32]byte{7}).Read(data)
+	up, err := s.NewUpload(ctx, handler.FileInfo{Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := up.GetInfo(ctx)
+	rctx, _, _ := WithRequest(ctx, int64(len(data)))
+	if up, err = s.GetUpload(rctx, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := up.WriteChunk(rctx, 0, &piecesReader{r: bytes.NewReader(data), max: 4999}); err != nil || n != int64(len(data)) {
+		t.Fatalf("wrote %d of %d: %v", n, len(data), err)
+	}
+	r, closeFn, err := s.OpenData(ctx, info.ID, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	mem, ok := r.(interface{ Bytes() []byte })
+	if !ok || !bytes.Equal(mem.Bytes(), data) {
+		t.Errorf("captured: in memory %v, equal %v", ok, ok && bytes.Equal(mem.Bytes(), data))
+	}
+	if file, err := os.ReadFile(filepath.Join(dir, info.ID)); err != nil || !bytes.Equal(file, data) {
+		t.Errorf("stored file: %d bytes, equal %v, %v", len(file), bytes.Equal(file, data), err)
+	}
+	if sum, err := s.Digest(ctx, info.ID, int64(len(data))); err != nil || sum != sha256.Sum256(data) {
+		t.Errorf("digest %x, %v; want %x", sum, err, sha256.Sum256(data))
 	}
 }

@@ -93,9 +93,14 @@ func (t *teeReader) WriteTo(w io.Writer) (int64, error) {
 		if t.startPipe(); t.pipe != nil {
 			return t.writeToPiped(w, written)
 		}
-		n, rerr := t.Read(buf)
+		rbuf := buf
+		if c := t.capture; c != nil && cap(*c) > len(*c) {
+			// Read straight into the capture: account keeps it in place.
+			rbuf = (*c)[len(*c):cap(*c)]
+		}
+		n, rerr := t.Read(rbuf)
 		if n > 0 {
-			wn, werr := writeSlices(w, buf[:n])
+			wn, werr := writeSlices(w, rbuf[:n])
 			written += int64(wn)
 			if werr != nil {
 				return written, werr
@@ -235,12 +240,15 @@ func (t *teeReader) account(b []byte) error {
 		t.chunk.Write(b)
 	}
 	t.n += int64(len(b))
-	if t.capture != nil {
-		if len(*t.capture)+len(b) > cap(*t.capture) { // more than declared: give up
-			releaseCapture(t.capture)
+	if c := t.capture; c != nil {
+		switch end := len(*c) + len(b); {
+		case end > cap(*c): // more than declared: give up
+			releaseCapture(c)
 			t.capture = nil
-		} else {
-			*t.capture = append(*t.capture, b...)
+		case len(b) > 0 && &(*c)[:end][len(*c)] == &b[0]: // read in place (WriteTo)
+			*c = (*c)[:end]
+		default:
+			*c = append(*c, b...)
 		}
 	}
 	if t.want > 0 && !t.done {
