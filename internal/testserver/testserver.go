@@ -29,6 +29,13 @@ type TS struct {
 // stops it when the test ends.
 func Start(t testing.TB, mutate func(*config.Config)) *TS {
 	t.Helper()
+	return StartLogged(t, mutate, nil)
+}
+
+// StartLogged is Start with the server's log (text, debug level) written to
+// log; nil discards it, unless TUSIMG_TEST_LOG is set (then stderr).
+func StartLogged(t testing.TB, mutate func(*config.Config), log io.Writer) *TS {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Data = t.TempDir()
@@ -36,9 +43,13 @@ func Start(t testing.TB, mutate func(*config.Config)) *TS {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	var w io.Writer = io.Discard
-	if os.Getenv("TUSIMG_TEST_LOG") != "" {
+	w := log
+	switch {
+	case w != nil:
+	case os.Getenv("TUSIMG_TEST_LOG") != "":
 		w = os.Stderr
+	default:
+		w = io.Discard
 	}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {

@@ -22,6 +22,7 @@ func (s *Server) wrap(route string, h http.Handler) http.Handler {
 		id := requestID(r)
 		st := &requestState{sw: statusWriter{ResponseWriter: w}, idValue: [1]string{id}}
 		w.Header()[requestIDHeader] = st.idValue[:]
+		r.Header[requestIDHeader] = st.idValue[:] // tusd logs it as requestId
 		// The logger goes into the request's context, which tusd keeps
 		// for GracefulRequestCompletionTimeout after the request: it must
 		// not hold the response (and with it the request) that long.

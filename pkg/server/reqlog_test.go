@@ -51,3 +51,21 @@ func TestTusdLogger(t *testing.T) {
 var timeAttr = regexp.MustCompile(`time=\S+ `)
 
 func clean(s string) string { return timeAttr.ReplaceAllString(s, "") }
+
+// TestTusdBodyReadErrorIsAWarning: tusd's BodyReadError (the client went
+// away) comes out at WARN, and not at all when the log level is error.
+func TestTusdBodyReadErrorIsAWarning(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelError} {
+		var buf bytes.Buffer
+		l := newTusdLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level})), false)
+		l.ErrorContext(context.Background(), "BodyReadError", "error", "ERR_UNEXPECTED_EOF")
+		l.ErrorContext(context.Background(), "other")
+		want := "level=WARN msg=BodyReadError component=tusd error=ERR_UNEXPECTED_EOF\nlevel=ERROR msg=other component=tusd\n"
+		if level == slog.LevelError {
+			want = "level=ERROR msg=other component=tusd\n"
+		}
+		if got := clean(buf.String()); got != want {
+			t.Errorf("level %v: got %q, want %q", level, got, want)
+		}
+	}
+}

@@ -37,7 +37,17 @@ func (h *tusdHandler) Enabled(ctx context.Context, l expslog.Level) bool {
 }
 
 func (h *tusdHandler) Handle(ctx context.Context, r expslog.Record) error {
-	out := slog.NewRecord(r.Time, slog.Level(r.Level), r.Message, r.PC)
+	level := slog.Level(r.Level)
+	if r.Message == "BodyReadError" && level > slog.LevelWarn {
+		// tusd logs an upload body that ended early as an error, but it
+		// is the client going away (or our own early rejection): the
+		// case a resumable protocol exists for, not a server fault.
+		level = slog.LevelWarn
+		if !h.to.Enabled(ctx, level) {
+			return nil
+		}
+	}
+	out := slog.NewRecord(r.Time, level, r.Message, r.PC)
 	r.Attrs(func(a expslog.Attr) bool {
 		out.AddAttrs(convertAttr(a))
 		return true
