@@ -6,7 +6,7 @@ import (
 )
 
 // requestLogger returns log with request_id=id on every record, like
-// log.With("request_id", id) (wrap builds the same with its other state).
+// log.With("request_id", id).
 func requestLogger(log *slog.Logger, id string) *slog.Logger {
 	return slog.New(&idHandler{inner: log.Handler(), id: id})
 }
