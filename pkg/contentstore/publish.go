@@ -103,7 +103,16 @@ func (s *FS) place(src string, perm fs.FileMode, shardDir, blob, recPath string,
 		return err
 	}
 	defer dir.close()
-	if err := s.placeBytes(src, perm, blob); err != nil {
+	err = s.placeBytes(src, perm, blob)
+	if errors.Is(err, fs.ErrNotExist) && !isDir(shardDir) {
+		// Removed behind our back after the open (or never opened: a
+		// volatile store does not fsync, so it opens no directory).
+		s.shards.Delete(shardDir)
+		if err = s.ensureShard(shardDir); err == nil {
+			err = s.placeBytes(src, perm, blob)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if err := dir.sync(); err != nil {
@@ -284,6 +293,12 @@ func writeAtomic(tmpDir, path string, fill func(io.Writer) error) error {
 		return fmt.Errorf("contentstore: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// isDir reports whether path is a directory.
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // removeSource removes a published or deduped source; a missing one is fine.

@@ -2,6 +2,9 @@ package contentstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,4 +61,47 @@ func TestVolatileStoreOnTmpfs(t *testing.T) {
 	if _, err := os.Lstat(link); err != nil {
 		t.Errorf("the refused source is gone: %v", err)
 	}
+}
+
+// TestShardRemovedBehindOurBack: a shard directory removed while the store
+// believes it exists is made again by the next publish into it, on disk
+// and in memory alike (a volatile store opens no directory to notice).
+func TestShardRemovedBehindOurBack(t *testing.T) {
+	bases := map[string]string{"disk": t.TempDir()}
+	if inMemoryFS("/dev/shm") {
+		shm, err := os.MkdirTemp("/dev/shm", "tusimg-shard-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(shm) })
+		bases["tmpfs"] = shm
+	}
+	for name, base := range bases {
+		s, err := NewFS(filepath.Join(base, "images"), testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := publish(t, s, base, []byte("\x89PNG first"), time.Now())
+		shard := filepath.Join(s.dir, first.SHA256[:2], first.SHA256[2:4])
+		// Another image for the same shard: same first four hex digits.
+		var data []byte
+		for i := 0; ; i++ {
+			data = []byte(fmt.Sprintf("\x89PNG second %d", i))
+			if _, sha := hashOf(data); sha[:4] == first.SHA256[:4] {
+				break
+			}
+		}
+		if err := os.RemoveAll(shard); err != nil {
+			t.Fatal(err)
+		}
+		rec := publish(t, s, base, data, time.Now())
+		if _, err := os.Stat(filepath.Join(shard, rec.SHA256)); err != nil {
+			t.Errorf("%s: after the shard was removed: %v", name, err)
+		}
+	}
+}
+
+func hashOf(b []byte) ([32]byte, string) {
+	sum := sha256.Sum256(b)
+	return sum, hex.EncodeToString(sum[:])
 }
