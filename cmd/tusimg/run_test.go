@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tusimg/tusimg/internal/testenv"
 	"github.com/tusimg/tusimg/pkg/auth"
 )
 
@@ -96,7 +97,7 @@ func TestVersion(t *testing.T) {
 func TestServeRunsAndStops(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"tusimg", "serve"}, env(map[string]string{"TUSIMG_LISTEN": "127.0.0.1:0", "TUSIMG_DATA": dir}), &logs, &logs)

@@ -57,7 +57,7 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
-	out  *syncBuffer
+	out  *testenv.SyncBuffer
 }
 
 // Start runs versitygw for the duration of the test, with a bucket named
@@ -71,7 +71,7 @@ func Start(t testing.TB) *Server {
 	s := &Server{
 		t: t, bin: bin, dir: filepath.Join(dir, "root"), Region: "us-east-1",
 		AccessKey: "tusimg-test-access", SecretKey: "tusimg-test-secret-key", Bucket: "tusimg-test",
-		out: &syncBuffer{},
+		out: &testenv.SyncBuffer{Max: 1 << 20},
 	}
 	if err := os.Mkdir(s.dir, 0o750); err != nil {
 		t.Fatal(err)
@@ -277,26 +277,4 @@ func xattrSupported(dir string) bool {
 	}
 	_ = syscall.Removexattr(dir, name)
 	return true
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's two output streams,
-// capped so a chatty server cannot exhaust memory.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() < 1<<20 {
-		b.buf.Write(p)
-	}
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

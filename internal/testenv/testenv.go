@@ -1,5 +1,6 @@
 // Package testenv says how a test treats a missing external component: skip
-// with a message on a developer machine, fail in CI (CI=true). It imports
+// with a message on a developer machine, fail in CI (CI=true). It also holds
+// SyncBuffer, which many tests use to read a server's log. It imports
 // nothing of tusimg, so any package's tests can use it.
 package testenv
 

@@ -1,16 +1,15 @@
 package redislock_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tusimg/tusimg/internal/redistest"
+	"github.com/tusimg/tusimg/internal/testenv"
 	"github.com/tusimg/tusimg/pkg/redislock"
 )
 
@@ -23,14 +22,14 @@ func startRedis(t *testing.T) *redisServer { return redistest.Start(t) }
 type instance struct {
 	*redislock.Locker
 	Client *redis.Client
-	Logs   *syncBuffer
+	Logs   *testenv.SyncBuffer
 }
 
 // newInstance returns a Locker on its own client of s, closed at test end.
 func newInstance(t *testing.T, s *redisServer, opts redislock.Options) *instance {
 	t.Helper()
 	c := s.Client(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	var w io.Writer = logs
 	if os.Getenv("TUSIMG_TEST_LOG") != "" {
 		w = io.MultiWriter(logs, os.Stderr)
@@ -41,22 +40,4 @@ func newInstance(t *testing.T, s *redisServer, opts redislock.Options) *instance
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	return &instance{Locker: l, Client: c, Logs: logs}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

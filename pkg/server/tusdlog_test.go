@@ -2,42 +2,23 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tusimg/tusimg/internal/testenv"
 	"github.com/tusimg/tusimg/internal/testserver"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestClientGoneIsAWarningWithOurRequestID: a client that drops a PATCH
 // halfway is what a resumable protocol is for: tusd's BodyReadError is
 // logged as a warning, not an error, and carries the request id of our
 // access log line for that request.
 func TestClientGoneIsAWarningWithOurRequestID(t *testing.T) {
-	var log syncBuffer
+	var log testenv.SyncBuffer
 	ts := testserver.StartLogged(t, nil, &log)
 	loc := create(t, ts, 1000, metadata("filename", "a.png"))
 	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
