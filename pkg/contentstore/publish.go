@@ -90,23 +90,10 @@ func (s *FS) PublishFile(ctx context.Context, srcPath string, rec Record) (Recor
 }
 
 // place does steps 3 and 4 of PublishFile, fsyncing the shard directory
-// after each through one descriptor.
+// after each through one descriptor, opened once the bytes are linked in.
 func (s *FS) place(src string, perm fs.FileMode, shardDir, blob, recPath string, rec Record) error {
-	dir, err := openDirSyncer(shardDir, !s.volatile)
-	if errors.Is(err, fs.ErrNotExist) { // removed behind our back
-		s.shards.Delete(shardDir)
-		if err = s.ensureShard(shardDir); err == nil {
-			dir, err = openDirSyncer(shardDir, !s.volatile)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	defer dir.close()
-	err = s.placeBytes(src, perm, blob)
-	if errors.Is(err, fs.ErrNotExist) && !isDir(shardDir) {
-		// Removed behind our back after the open (or never opened: a
-		// volatile store does not fsync, so it opens no directory).
+	err := s.placeBytes(src, perm, blob)
+	if errors.Is(err, fs.ErrNotExist) && !isDir(shardDir) { // removed behind our back
 		s.shards.Delete(shardDir)
 		if err = s.ensureShard(shardDir); err == nil {
 			err = s.placeBytes(src, perm, blob)
@@ -115,6 +102,11 @@ func (s *FS) place(src string, perm fs.FileMode, shardDir, blob, recPath string,
 	if err != nil {
 		return err
 	}
+	dir, err := openDirSyncer(shardDir, !s.volatile)
+	if err != nil {
+		return err
+	}
+	defer dir.close()
 	if err := dir.sync(); err != nil {
 		return err
 	}
@@ -138,7 +130,7 @@ func (s *FS) ensureShard(shardDir string) error {
 	err := os.Mkdir(shardDir, dirPerm)
 	if errors.Is(err, fs.ErrExist) {
 		err = nil
-		if fi, serr := os.Stat(shardDir); serr != nil || !fi.IsDir() {
+		if !isDir(shardDir) {
 			err = fmt.Errorf("contentstore: %s is not a directory", shardDir)
 		}
 	} else if err != nil {
